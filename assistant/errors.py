@@ -1,0 +1,100 @@
+"""Failures a person can act on, each described in one line.
+
+The engine lets exceptions travel up; the CLI and the UI turn them into a sentence with
+``describe``. Nothing here imports a UI.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+
+class AssistantError(Exception):
+    """An error whose message is already fit to show to the person."""
+
+
+class ConfigurationError(AssistantError):
+    """The assistant cannot start as configured (missing key, bad setting)."""
+
+
+class InputError(AssistantError):
+    """The person's own input cannot be used (empty, too long, wrong shape)."""
+
+
+class PlanRejected(AssistantError):
+    """The person rejected a research plan; nothing was searched."""
+
+
+MAX_MESSAGE_CHARS = 100_000
+"""A message larger than this (about 25k tokens) is refused, not silently cut."""
+
+
+def clean_text(text: str) -> str:
+    """Drop control characters (keeping newlines and tabs) and undecodable bytes."""
+    text = text.encode("utf-8", "replace").decode("utf-8", "replace")
+    return "".join(ch for ch in text if ch in "\n\t" or ch.isprintable() or ch == " ")
+
+
+def validate_message(text: str | None, *, what: str = "message") -> str:
+    """Return the cleaned ``text`` or raise ``InputError`` if it cannot be sent."""
+    cleaned = clean_text(text or "").strip()
+    if not cleaned:
+        raise InputError(f"The {what} is empty: type something to send.")
+    if len(cleaned) > MAX_MESSAGE_CHARS:
+        raise InputError(
+            f"The {what} is too long ({len(cleaned):,} characters; the limit is "
+            f"{MAX_MESSAGE_CHARS:,}). Shorten it or attach less text."
+        )
+    return cleaned
+
+
+def describe(exc: BaseException) -> str:
+    """One clear line for ``exc``, naming what failed and what to do about it."""
+    if isinstance(exc, AssistantError):
+        return str(exc)
+    # Imported here: openai is heavy and the CLI's --help must stay fast.
+    import openai
+
+    from tools.search import SearchError
+
+    if isinstance(exc, SearchError):
+        return str(exc)
+    if isinstance(exc, openai.AuthenticationError):
+        return "The model server refused the API key (401): check OPENAI_API_KEY."
+    if isinstance(exc, openai.RateLimitError):
+        return (
+            "The model server is rate-limiting requests (429) and retries did not help: "
+            "wait a minute and try again."
+        )
+    if isinstance(exc, openai.APITimeoutError):
+        return (
+            "The model did not answer in time: it may be overloaded; try again or raise "
+            "ASSISTANT_MODEL_TIMEOUT."
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        return (
+            "Cannot reach the model server: check OPENAI_BASE_URL and that the server is running."
+        )
+    if isinstance(exc, openai.NotFoundError):
+        return "The model server does not know this model: check ASSISTANT_MODEL."
+    if isinstance(exc, openai.APIStatusError):
+        return f"The model server failed ({exc.status_code}): {_short(exc.message)}"
+    if isinstance(exc, sqlite3.OperationalError | _aiosqlite_error()) and "locked" in str(exc):
+        return (
+            "The conversation database is locked by another process: close the other "
+            "assistant or wait, then try again."
+        )
+    if isinstance(exc, TimeoutError):
+        return "An operation timed out: try again."
+    return f"Unexpected error: {type(exc).__name__}: {_short(str(exc))}"
+
+
+def _aiosqlite_error() -> type[Exception]:
+    import aiosqlite
+
+    return aiosqlite.OperationalError
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,181 @@
+"""One settings object, read from the environment and validated at start.
+
+Precedence, highest first: per-run options (``RunOptions`` in the run config, e.g. the
+chat settings panel) > environment variables > the defaults below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+TOOL_NAMES: tuple[str, ...] = ("research", "web_search", "calculate", "write")
+"""Every tool the supervisor can call; ``ASSISTANT_APPROVE`` names a subset."""
+
+SearchProviderName = Literal["duckduckgo", "searxng", "tavily"]
+
+
+def _env(name: str) -> Any:
+    """Bind a field to exactly one environment variable name."""
+    return AliasChoices(name)
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; ``str()`` is one line naming the variable."""
+
+
+class Settings(BaseSettings):
+    """Everything the assistant reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", populate_by_name=True, frozen=True
+    )
+
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=_env("OPENAI_API_KEY"), description="Key for the model server."
+    )
+    openai_base_url: str | None = Field(
+        None,
+        validation_alias=_env("OPENAI_BASE_URL"),
+        description="Any OpenAI-compatible server (Ollama, vLLM, llama.cpp), e.g. http://localhost:11434/v1.",
+    )
+    model: str = Field(
+        "gpt-5-mini", validation_alias=_env("ASSISTANT_MODEL"), description="Chat model name."
+    )
+    data_dir: Path = Field(
+        Path.home() / ".local" / "share" / "assistant",
+        validation_alias=_env("ASSISTANT_DATA_DIR"),
+        description="Where the SQLite databases and saved reports live.",
+    )
+    search_provider: SearchProviderName = Field(
+        "duckduckgo", validation_alias=_env("ASSISTANT_SEARCH_PROVIDER")
+    )
+    searxng_url: str | None = Field(None, validation_alias=_env("SEARXNG_URL"))
+    tavily_api_key: SecretStr | None = Field(None, validation_alias=_env("TAVILY_API_KEY"))
+    tavily_url: str = Field("https://api.tavily.com", validation_alias=_env("TAVILY_URL"))
+    max_parallel: int = Field(
+        4,
+        ge=1,
+        le=32,
+        validation_alias=_env("ASSISTANT_MAX_PARALLEL"),
+        description="Research workers running at once.",
+    )
+    approve: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset({"research"}),
+        validation_alias=_env("ASSISTANT_APPROVE"),
+        description="Comma-separated tools that pause for approval; 'none' or 'all'.",
+    )
+    model_timeout: float = Field(
+        60.0,
+        gt=0,
+        validation_alias=_env("ASSISTANT_MODEL_TIMEOUT"),
+        description="Seconds before one model request is abandoned.",
+    )
+    model_retries: int = Field(
+        3,
+        ge=0,
+        le=10,
+        validation_alias=_env("ASSISTANT_MODEL_RETRIES"),
+        description="Retries with backoff on 429, 5xx and connection errors.",
+    )
+    max_model_calls: int = Field(
+        12,
+        ge=1,
+        le=200,
+        validation_alias=_env("ASSISTANT_MAX_MODEL_CALLS"),
+        description="Supervisor model calls allowed in one turn.",
+    )
+    max_tool_calls: int = Field(
+        16,
+        ge=1,
+        le=200,
+        validation_alias=_env("ASSISTANT_MAX_TOOL_CALLS"),
+        description="Tool calls allowed in one turn.",
+    )
+    context_tokens: int = Field(
+        16_000,
+        ge=1_000,
+        validation_alias=_env("ASSISTANT_CONTEXT_TOKENS"),
+        description="Past this (estimated) size, older conversation is summarised.",
+    )
+    search_results: int = Field(5, ge=1, le=20, validation_alias=_env("ASSISTANT_SEARCH_RESULTS"))
+    search_rate: float = Field(
+        2.0,
+        gt=0,
+        validation_alias=_env("ASSISTANT_SEARCH_RATE"),
+        description="Search requests per second shared by all workers of a run.",
+    )
+    search_timeout: float = Field(15.0, gt=0, validation_alias=_env("ASSISTANT_SEARCH_TIMEOUT"))
+    write_rounds: int = Field(
+        2,
+        ge=0,
+        le=5,
+        validation_alias=_env("ASSISTANT_WRITE_ROUNDS"),
+        description="Critique-and-revise rounds of the write tool.",
+    )
+
+    @field_validator("approve", mode="before")
+    @classmethod
+    def _parse_approve(cls, value: Any) -> frozenset[str]:
+        if isinstance(value, str):
+            names = {part.strip().lower() for part in value.split(",") if part.strip()}
+        else:
+            names = {str(part) for part in value}
+        if names in ({"none"}, set()):
+            return frozenset()
+        if names == {"all"}:
+            return frozenset(TOOL_NAMES)
+        unknown = sorted(names - set(TOOL_NAMES))
+        if unknown:
+            raise ValueError(
+                f"unknown tool {', '.join(unknown)}; choose from {', '.join(TOOL_NAMES)}, "
+                "'all' or 'none'"
+            )
+        return frozenset(names)
+
+    @field_validator("openai_base_url", "searxng_url", "tavily_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """The LangGraph checkpoint database."""
+        return self.data_dir / "checkpoints.sqlite"
+
+    @property
+    def store_path(self) -> Path:
+        """The assistant's own tables: threads index and finished research sections."""
+        return self.data_dir / "assistant.sqlite"
+
+    @property
+    def reports_dir(self) -> Path:
+        """Saved research reports."""
+        return self.data_dir / "reports"
+
+
+_FIELD_ENV = {
+    name: field.validation_alias.choices[0]  # type: ignore[union-attr]
+    for name, field in Settings.model_fields.items()
+}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the settings; raise ``SettingsError`` with one clear line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = str(error["loc"][0]) if error["loc"] else ""
+        env = _FIELD_ENV.get(loc, loc)
+        given = error.get("input")
+        shown = f" (got {given!r})" if isinstance(given, str | int | float) else ""
+        message = error["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"invalid setting {env}: {message}{shown}") from None

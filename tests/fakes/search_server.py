@@ -1,0 +1,214 @@
+"""A local SearxNG-compatible (and Tavily-compatible) search endpoint for tests and benchmarks.
+
+``GET /search?q=...&format=json`` answers like SearxNG, ``POST /search`` with ``{"query": ...}``
+answers like Tavily; both return ``{"query": q, "results": [{"url", "title", "content"}, ...]}``.
+``mode`` and ``latency`` may be changed while the server runs. Loopback only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+MODES = ("ok", "ratelimit", "error", "empty")
+
+
+def slug(text: str) -> str:
+    """``"Foo Bar!"`` -> ``"foo-bar"``."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "query"
+
+
+def default_results(query: str) -> list[dict[str, Any]]:
+    """Three deterministic results for ``query``."""
+    return [
+        {
+            "url": f"https://example.test/{slug(query)}/{i}",
+            "title": f"{query.title()} — source {i}",
+            "content": f"Facts about {query} number {i}.",
+        }
+        for i in range(1, 4)
+    ]
+
+
+class FakeSearch:
+    """A threaded HTTP search server on 127.0.0.1 with a random free port."""
+
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        mode: str = "ok",
+        results_for: Callable[[str], list[dict[str, Any]]] | None = None,
+        api_key: str | None = None,
+    ) -> None:
+        """``api_key``: if set, ``POST`` requests need ``Authorization: Bearer <api_key>``."""
+        self.latency = latency
+        self.mode = mode
+        self.results_for = results_for
+        self.api_key = api_key
+        self.last_authorization: str | None = None
+        self._requests: list[tuple[str, float, float]] = []
+        self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def mode(self) -> str:
+        """One of ``"ok"``, ``"ratelimit"`` (HTTP 429), ``"error"`` (HTTP 503), ``"empty"``."""
+        return self._mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        if value not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {value!r}")
+        self._mode = value
+
+    @property
+    def requests(self) -> list[tuple[str, float, float]]:
+        """A copy of ``(query, started, finished)`` (``time.monotonic``) per search request."""
+        with self._lock:
+            return list(self._requests)
+
+    def clear(self) -> None:
+        """Forget the recorded requests."""
+        with self._lock:
+            self._requests.clear()
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        if self._server is None:
+            raise RuntimeError("FakeSearch is not running")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> FakeSearch:
+        """Start serving in a background thread."""
+        if self._server is not None:
+            return self
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.02,), name="FakeSearch", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and drop open keep-alive connections, so the port refuses afterwards."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeSearch:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _answer(self, query: str, limit: int | None) -> tuple[int, dict[str, Any]]:
+        """Status and JSON body for one search, after the configured latency."""
+        if self.latency > 0:
+            time.sleep(self.latency)
+        mode = self.mode
+        if mode == "ratelimit":
+            return 429, {"error": "Too Many Requests"}
+        if mode == "error":
+            return 503, {"error": "Service Unavailable"}
+        if mode == "empty":
+            results: list[dict[str, Any]] = []
+        else:
+            results = (self.results_for or default_results)(query)
+        return 200, {"query": query, "results": results[:limit] if limit else results}
+
+
+def _make_handler(fake: FakeSearch) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def setup(self) -> None:
+            super().setup()
+            with fake._lock:
+                fake._connections.add(self.connection)
+
+        def finish(self) -> None:
+            with fake._lock:
+                fake._connections.discard(self.connection)
+            super().finish()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # keep test output quiet
+
+        def _send(self, status: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except OSError:  # the client gave up (timeout, cancellation): not an error here
+                self.close_connection = True
+
+        def _search(self, query: str, limit: int | None) -> None:
+            started = time.monotonic()
+            status, body = fake._answer(query, limit)
+            with fake._lock:  # record before answering, so clients always see it
+                fake._requests.append((query, started, time.monotonic()))
+            self._send(status, body)
+
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            params = parse_qs(parts.query)
+            if parts.path != "/search":
+                self._send(404, {"error": "not found"})
+            elif params.get("format", [""])[0] != "json":
+                self._send(403, {"error": "format not enabled"})  # what SearxNG does
+            else:
+                self._search(params.get("q", [""])[0], None)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            if urlsplit(self.path).path != "/search":
+                self._send(404, {"error": "not found"})
+                return
+            fake.last_authorization = self.headers.get("Authorization")
+            if fake.api_key is not None and fake.last_authorization != f"Bearer {fake.api_key}":
+                self._send(401, {"detail": {"error": "Unauthorized: missing or invalid API key."}})
+                return
+            try:
+                payload = json.loads(raw or b"{}")
+                query = str(payload["query"])
+            except (ValueError, KeyError, TypeError):
+                self._send(400, {"error": "body must be JSON with a 'query'"})
+                return
+            limit = payload.get("max_results")
+            self._search(query, limit if isinstance(limit, int) else None)
+
+    return Handler
