@@ -210,6 +210,8 @@ async def _read_line(prompt: str) -> str | None:
     sys.stderr.write(prompt)
     sys.stderr.flush()
     line = await asyncio.to_thread(sys.stdin.readline)
+    if prompt and not sys.stdin.isatty():
+        sys.stderr.write("\n")  # piped answers are not echoed: end the prompt's line
     return None if line == "" else line.rstrip("\n")
 
 
@@ -260,25 +262,30 @@ async def _ask(request: dict[str, Any]) -> dict[str, Any]:
 
 async def _edit_text(text: str) -> str:
     """Edit ``text`` in $EDITOR on a terminal, or read it from stdin up to a lone '.'."""
-    import os
-    import shlex
-    import subprocess
-    import tempfile
-
-    if sys.stdin.isatty() and os.environ.get("EDITOR", "vi"):
-        with tempfile.NamedTemporaryFile("w+", suffix=".md", delete=False) as handle:
-            handle.write(text)
-        editor = shlex.split(os.environ.get("EDITOR", "vi"))
-        await asyncio.to_thread(subprocess.run, [*editor, handle.name], check=False)
-        edited = Path(handle.name).read_text(encoding="utf-8")
-        Path(handle.name).unlink(missing_ok=True)
-        return edited
+    if sys.stdin.isatty():
+        return await asyncio.to_thread(_edit_in_editor, text)
     _say(text)
     _say("Type the edited plan in the same format, then a line with a single '.':")
     lines: list[str] = []
     while (line := await _read_line("")) is not None and line.strip() != ".":
         lines.append(line)
     return "\n".join(lines)
+
+
+def _edit_in_editor(text: str) -> str:
+    import os
+    import shlex
+    import subprocess
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w+", suffix=".md", delete=False) as handle:
+        handle.write(text)
+    path = Path(handle.name)
+    try:
+        subprocess.run([*shlex.split(os.environ.get("EDITOR", "vi")), str(path)], check=False)
+        return path.read_text(encoding="utf-8")
+    finally:
+        path.unlink(missing_ok=True)
 
 
 async def _chat(engine: Engine, thread: str | None) -> int:

@@ -32,7 +32,7 @@ from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.types import Checkpointer, Send
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from assistant import prompts
 from assistant.approvals import Edit, Reject, Respond, approval_request, ask_for_decision
@@ -164,7 +164,7 @@ def build_supervisor(
     def route(state: AgentState) -> list[Send] | Literal["__end__"]:
         last = state["messages"][-1]
         if not isinstance(last, AIMessage):
-            return END
+            return "__end__"
         used = sum(isinstance(m, ToolMessage) for m in current_turn(state["messages"]))
         sends: list[Send] = []
         for call in last.tool_calls:
@@ -191,7 +191,7 @@ def build_supervisor(
                     ),
                 )
             )
-        return sends or END
+        return sends or "__end__"
 
     async def tool(task: ToolTask, config: RunnableConfig) -> dict[str, Any]:
         call = task["call"]
@@ -214,7 +214,7 @@ def build_supervisor(
             schema = chosen.args_schema
 
             def check(edited: dict[str, Any]) -> dict[str, Any]:
-                if isinstance(schema, type):
+                if isinstance(schema, type) and issubclass(schema, BaseModel):
                     schema.model_validate(edited)
                 return edited
 
@@ -275,8 +275,8 @@ def build_supervisor(
 
     builder = StateGraph(AgentState)
     builder.add_node("agent", agent)
-    builder.add_node("tool", tool)  # type: ignore[call-overload]
-    builder.add_node("research", research)  # type: ignore[call-overload]
+    builder.add_node("tool", tool, input_schema=ToolTask)  # type: ignore[arg-type]
+    builder.add_node("research", research, input_schema=ToolTask)  # type: ignore[arg-type]
     builder.add_edge(START, "agent")
     builder.add_conditional_edges("agent", route, ["tool", "research", END])
     builder.add_edge("tool", "agent")

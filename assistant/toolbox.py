@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
@@ -75,7 +75,7 @@ def build_tools(
         result = await writing.write(brief, model, max_rounds=settings.write_rounds)
         return result.text
 
-    specs = [
+    specs: list[tuple[Callable[..., Awaitable[str]], type[BaseModel], str]] = [
         (
             research,
             ResearchArgs,

@@ -167,7 +167,7 @@ def build_research_graph(
 
     def after_review(state: ResearchState) -> list[Send] | Literal["plan", "__end__"]:
         if state["status"] == "rejected":
-            return END
+            return "__end__"
         if state["status"] == "planned":
             return "plan"
         sections = state["plan"]["sections"]
@@ -261,8 +261,8 @@ def build_research_graph(
         except Exception as exc:  # no interrupt below this point; any model failure is reported
             return failed(f"the model failed while writing it: {describe(exc)}")
         text, removed = clean_citations(str(reply.content), sources)
-        for item in removed:
-            log.warning("section %r: removed %s", section.name, item)
+        for removal in removed:
+            log.warning("section %r: removed %s", section.name, removal)
         if not text:
             return failed("the model returned an empty section")
         return SectionResult(
@@ -309,7 +309,7 @@ def build_research_graph(
     builder = StateGraph(ResearchState)
     builder.add_node("plan", plan)
     builder.add_node("review", review)
-    builder.add_node("worker", worker)  # type: ignore[call-overload]
+    builder.add_node("worker", worker, input_schema=WorkerTask)  # type: ignore[arg-type]
     builder.add_node("synthesize", synthesize)
     builder.add_edge(START, "plan")
     builder.add_edge("plan", "review")

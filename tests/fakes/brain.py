@@ -8,6 +8,7 @@ Each behaviour can be tweaked by the tests through attributes.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 
 from tests.fakes.openai_server import ChatRequest, Json, Reply, Text, ToolCalls
@@ -23,6 +24,8 @@ class Brain:
     plan_title: str = "A Report"
     answer: str = "Here is my answer."
     seen_feedback: list[str] = field(default_factory=list)
+    section_delay: dict[str, float] = field(default_factory=dict)
+    """Extra seconds before answering the worker of the section with this name."""
 
     def __call__(self, request: ChatRequest) -> Reply:
         """Reply to one chat-completions request."""
@@ -34,6 +37,8 @@ class Brain:
         if request.schema_name == "Critique":
             return Json({"acceptable": True, "issues": []})
         if prompt.startswith("You write one section"):
+            name = re.search(r"^Section: (.*)$", prompt, flags=re.M)
+            time.sleep(self.section_delay.get(name.group(1) if name else "", 0.0))
             return Text(self.section(prompt))
         if prompt.startswith("Summarise the conversation"):
             return Text("Summary: the person asked several questions.")

@@ -1,0 +1,103 @@
+"""Shared fixtures: a scripted model server, a search endpoint, isolated settings.
+
+Every test gets its own data directory and an environment without the person's
+OPENAI_*/ASSISTANT_* variables; nothing touches the internet.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from assistant.engine import Engine
+from assistant.settings import Settings, load_settings
+from tests.fakes.brain import Brain
+from tests.fakes.openai_server import ScriptedOpenAI
+from tests.fakes.search_server import FakeSearch
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No setting leaks in from the machine running the tests."""
+    for name in list(os.environ):
+        if name.startswith(("OPENAI_", "ASSISTANT_", "SEARXNG_", "TAVILY_", "CHAINLIT_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture
+def brain() -> Brain:
+    """The scripted model's behaviour; tests tweak its attributes."""
+    return Brain()
+
+
+@pytest.fixture
+def llm(brain: Brain) -> Iterator[ScriptedOpenAI]:
+    """A scripted OpenAI-compatible server on loopback playing ``brain``."""
+    with ScriptedOpenAI(brain) as server:
+        yield server
+
+
+@pytest.fixture
+def search() -> Iterator[FakeSearch]:
+    """A SearxNG-compatible search endpoint on loopback."""
+    with FakeSearch() as server:
+        yield server
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """This test's ASSISTANT_DATA_DIR."""
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def settings(llm: ScriptedOpenAI, search: FakeSearch, data_dir: Path) -> Settings:
+    """Settings pointing at the local servers, with fast retries."""
+    return load_settings(
+        openai_base_url=llm.base_url,
+        data_dir=data_dir,
+        search_provider="searxng",
+        searxng_url=search.url,
+        search_rate=1000,
+        model_retries=1,
+        model_timeout=10,
+    )
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[Engine]:
+    """An open engine on the test's data directory."""
+    async with Engine.open(settings) as opened:
+        yield opened
+
+
+@pytest.fixture
+def cli_env(settings: Settings) -> dict[str, str]:
+    """Environment for running the ``assistant`` command as a subprocess."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPENAI_", "ASSISTANT_", "SEARXNG_"))
+    }
+    env.update(
+        OPENAI_BASE_URL=str(settings.openai_base_url),
+        ASSISTANT_DATA_DIR=str(settings.data_dir),
+        ASSISTANT_SEARCH_PROVIDER="searxng",
+        SEARXNG_URL=str(settings.searxng_url),
+        ASSISTANT_SEARCH_RATE="1000",
+        ASSISTANT_MODEL_RETRIES="1",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+def assistant_command() -> list[str]:
+    """How to run the CLI in a subprocess with this interpreter."""
+    return [sys.executable, "-m", "assistant"]

@@ -1,0 +1,251 @@
+"""The ``assistant`` command as a person runs it: real processes, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from assistant.research.citations import cited_numbers
+from tests.conftest import assistant_command
+from tests.fakes.brain import Brain
+from tests.fakes.openai_server import ScriptedOpenAI
+from tests.fakes.search_server import FakeSearch
+
+
+def run(
+    args: list[str], env: dict[str, str], stdin: str = "", timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*assistant_command(), *args],
+        input=stdin,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, text: str) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert text in errors[0]
+
+
+def worker_calls(llm: ScriptedOpenAI) -> list[str]:
+    return [
+        c.request.last_user
+        for c in llm.calls
+        if c.request.last_user.startswith("You write one section")
+    ]
+
+
+def test_help_lists_commands(cli_env: dict[str, str]) -> None:
+    result = run(["--help"], cli_env)
+    assert result.returncode == 0
+    for command in ("research", "chat", "threads", "ui"):
+        assert command in result.stdout
+
+
+def test_research_yes_writes_report(
+    cli_env: dict[str, str], tmp_path: Path, search: FakeSearch
+) -> None:
+    out = tmp_path / "report.md"
+    result = run(["research", "ocean tides", "--yes", "--out", str(out)], cli_env)
+    assert result.returncode == 0, result.stderr
+    report = out.read_text()
+    assert report.startswith("# ")
+    sources = [
+        line for line in report.split("## Sources", 1)[1].splitlines() if line.startswith("[")
+    ]
+    assert sources and all(" — https://example.test/" in line for line in sources)
+    assert cited_numbers(report) == set(range(1, len(sources) + 1))
+    assert "[research] started 1/3" in result.stderr
+    assert "[research] finished" in result.stderr
+
+
+def test_research_to_stdout(cli_env: dict[str, str]) -> None:
+    result = run(["research", "ocean tides", "--yes"], cli_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("# ") and "## Sources" in result.stdout
+
+
+@pytest.mark.parametrize("topic", ["", "   ", "\x07\x08"])
+def test_empty_topic_is_refused(cli_env: dict[str, str], topic: str, llm: ScriptedOpenAI) -> None:
+    result = run(["research", topic, "--yes"], cli_env)
+    assert_one_line_error(result, 2, "The topic is empty")
+    assert llm.calls == []
+
+
+def test_missing_api_key(cli_env: dict[str, str]) -> None:
+    env = {k: v for k, v in cli_env.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
+    result = run(["research", "tides", "--yes"], env)
+    assert_one_line_error(result, 2, "OPENAI_API_KEY is not set")
+
+
+def test_unreachable_model(cli_env: dict[str, str]) -> None:
+    with ScriptedOpenAI() as dead:
+        url = dead.base_url
+    result = run(["research", "tides", "--yes"], {**cli_env, "OPENAI_BASE_URL": url})
+    assert_one_line_error(result, 1, "Cannot reach the model server")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ASSISTANT_MAX_PARALLEL", "abc"),
+        ("ASSISTANT_APPROVE", "everything"),
+        ("ASSISTANT_SEARCH_PROVIDER", "bing"),
+        ("OPENAI_BASE_URL", "localhost:1"),
+    ],
+)
+def test_invalid_setting(cli_env: dict[str, str], name: str, value: str) -> None:
+    result = run(["research", "tides", "--yes"], {**cli_env, name: value})
+    assert_one_line_error(result, 2, f"invalid setting {name}")
+
+
+def test_rejected_plan_has_its_own_exit_code(cli_env: dict[str, str], search: FakeSearch) -> None:
+    result = run(["research", "tides"], cli_env, stdin="r\nnot what I need\n")
+    assert_one_line_error(result, 3, "rejected")
+    assert "Part 1" in result.stderr  # the plan was shown before the question
+    assert search.requests == []
+
+
+def test_plan_approved_at_the_terminal(cli_env: dict[str, str]) -> None:
+    result = run(["research", "tides"], cli_env, stdin="a\n")
+    assert result.returncode == 0, result.stderr
+    assert "## Part 3" in result.stdout
+
+
+def test_plan_edited_at_the_terminal(cli_env: dict[str, str], search: FakeSearch) -> None:
+    edited = "Title: My tides\n## Only section\nWhat tides are.\n- moon gravity tides\n.\n"
+    result = run(["research", "tides"], cli_env, stdin="e\n" + edited)
+    assert result.returncode == 0, result.stderr
+    assert "## Only section" in result.stdout and "## Part 1" not in result.stdout
+    assert [query for query, *_ in search.requests] == ["moon gravity tides"]
+
+
+def test_plan_feedback_replans(cli_env: dict[str, str], llm: ScriptedOpenAI) -> None:
+    result = run(["research", "tides"], cli_env, stdin="f\nmore on history\na\n")
+    assert result.returncode == 0, result.stderr
+    plans = [c for c in llm.calls if c.request.schema_name == "Plan"]
+    assert len(plans) == 2 and "more on history" in plans[1].request.last_user
+
+
+def test_invalid_utf8_and_control_characters_in_topic(cli_env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [
+            *assistant_command(),
+            "research",
+            b"tides \xff\x1b[31m".decode("utf-8", "surrogateescape"),
+            "--yes",
+        ],
+        env=cli_env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    assert b"Traceback" not in result.stderr
+
+
+def test_threads_lists_runs_newest_first(cli_env: dict[str, str]) -> None:
+    run(["research", "first topic", "--yes", "--thread", "t-one"], cli_env)
+    run(["research", "second topic", "--yes", "--thread", "t-two"], cli_env)
+    result = run(["threads"], cli_env)
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("t-two") and "second topic" in lines[0]
+    assert lines[1].startswith("t-one")
+
+
+def test_invalid_thread_id(cli_env: dict[str, str]) -> None:
+    result = run(["research", "tides", "--yes", "--thread", "bad\x01id"], cli_env)
+    assert_one_line_error(result, 2, "Invalid thread id")
+
+
+def test_chat_with_piped_stdin(cli_env: dict[str, str], brain: Brain) -> None:
+    result = run(["chat", "--thread", "c1"], cli_env, stdin="hello\n\ncalculate 6*7\n")
+    assert result.returncode == 0, result.stderr
+    assert brain.answer in result.stdout
+    assert "42" in result.stdout
+    assert "→ calculate" in result.stderr
+
+
+def test_chat_approves_research_from_the_pipe(cli_env: dict[str, str]) -> None:
+    result = run(["chat"], cli_env, stdin="research tides\na\n")
+    assert result.returncode == 0, result.stderr
+    assert "Plan: A Report" in result.stderr
+    assert "Report saved to" in result.stdout
+
+
+def test_chat_model_error_is_one_line(cli_env: dict[str, str]) -> None:
+    with ScriptedOpenAI() as dead:
+        url = dead.base_url
+    result = run(["chat"], {**cli_env, "OPENAI_BASE_URL": url}, stdin="hello\n")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "Cannot reach the model server" in result.stderr
+
+
+def _saved_sections(data_dir: Path) -> int:
+    path = data_dir / "assistant.sqlite"
+    if not path.exists():
+        return 0
+    with sqlite3.connect(path, timeout=5) as conn:
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM sections").fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0
+
+
+def test_kill_during_research_then_resume_redoes_nothing_finished(
+    cli_env: dict[str, str], brain: Brain, llm: ScriptedOpenAI, data_dir: Path, tmp_path: Path
+) -> None:
+    brain.sections = 4
+    brain.section_delay = {"Part 3": 8.0, "Part 4": 8.0}
+    env = {**cli_env, "ASSISTANT_MAX_PARALLEL": "2"}
+    args = ["research", "tides", "--yes", "--thread", "crash", "--out", str(tmp_path / "r.md")]
+    process = subprocess.Popen(
+        [*assistant_command(), *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 30
+    while _saved_sections(data_dir) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _saved_sections(data_dir) == 2, "the first two sections never finished"
+    time.sleep(0.5)  # let the last two workers get going
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+    assert process.stderr is not None
+    progress = process.stderr.read().decode()
+    assert "started 3/4: Part 3" in progress and "started 4/4: Part 4" in progress
+    assert "finished: Part 3" not in progress  # killed while Part 3 and Part 4 were running
+
+    brain.section_delay = {}
+    llm.reset()
+    result = run(args, env)
+    assert result.returncode == 0, result.stderr
+    redone = [p.split("Section: ")[1].split("\n")[0] for p in worker_calls(llm)]
+    assert sorted(redone) == ["Part 3", "Part 4"]
+    assert not [c for c in llm.calls if c.request.schema_name == "Plan"]
+    report = (tmp_path / "r.md").read_text()
+    assert all(f"## Part {i}" in report for i in range(1, 5))
+
+
+def test_running_a_finished_thread_again_prints_its_report(
+    cli_env: dict[str, str], llm: ScriptedOpenAI
+) -> None:
+    first = run(["research", "tides", "--yes", "--thread", "done"], cli_env)
+    llm.reset()
+    again = run(["research", "tides", "--yes", "--thread", "done"], cli_env)
+    assert again.returncode == 0
+    assert again.stdout == first.stdout
+    assert llm.calls == []
