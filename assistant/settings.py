@@ -46,7 +46,7 @@ class Settings(BaseSettings):
         "gpt-5-mini", validation_alias=_env("ASSISTANT_MODEL"), description="Chat model name."
     )
     data_dir: Path = Field(
-        Path.home() / ".local" / "share" / "assistant",
+        default_factory=lambda: Path.home() / ".local" / "share" / "assistant",
         validation_alias=_env("ASSISTANT_DATA_DIR"),
         description="Where the SQLite databases and saved reports live.",
     )

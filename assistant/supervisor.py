@@ -21,13 +21,15 @@ from typing import Annotated, Any, Literal, TypedDict
 
 from langchain_core.messages import (
     AIMessage,
+    AIMessageChunk,
     AnyMessage,
     HumanMessage,
     RemoveMessage,
     SystemMessage,
     ToolMessage,
 )
-from langchain_core.runnables import RunnableConfig
+from langchain_core.messages.tool import InvalidToolCall, ToolCall
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
@@ -55,10 +57,15 @@ class AgentState(TypedDict, total=False):
 
 
 class ToolTask(TypedDict, total=False):
-    """One tool call handed to a ``tool`` or ``research`` task."""
+    """One tool call handed to a ``tool`` or ``research`` task.
+
+    ``gated`` is decided once, when the call is routed, and checkpointed with the task: a
+    resume can never change whether the call needed approval.
+    """
 
     call: dict[str, Any]
     error: str
+    gated: bool
 
 
 def current_turn(messages: Sequence[AnyMessage]) -> list[AnyMessage]:
@@ -87,6 +94,47 @@ def split_for_summary(messages: Sequence[AnyMessage]) -> tuple[list[AnyMessage],
         return [], list(messages)
     cut = starts[-KEEP_RECENT_TURNS]
     return list(messages[:cut]), list(messages[cut:])
+
+
+async def call_model(model: Runnable[Any, Any], messages: list[AnyMessage]) -> AIMessage:
+    """Stream the model's reply (tokens reach the face) and check its tool calls strictly.
+
+    Streaming parses partial tool-call JSON leniently (``{"a": "2`` becomes ``{"a": "2"}``);
+    the raw argument strings are parsed again here so broken ones are reported as invalid
+    instead of running with guessed arguments.
+    """
+    full: AIMessageChunk | None = None
+    async for chunk in model.astream(messages):
+        full = chunk if full is None else full + chunk
+    if full is None:
+        return AIMessage("")
+    valid: list[ToolCall] = []
+    invalid: list[InvalidToolCall] = []
+    for part in full.tool_call_chunks:
+        raw = part.get("args") or ""
+        try:
+            args = json.loads(raw) if raw.strip() else {}
+            if not isinstance(args, dict):
+                raise ValueError("the arguments are not a JSON object")
+            valid.append(ToolCall(name=part.get("name") or "", args=args, id=part.get("id")))
+        except ValueError as exc:
+            invalid.append(
+                InvalidToolCall(
+                    name=part.get("name"),
+                    args=raw,
+                    id=part.get("id"),
+                    error=str(exc),
+                    type="invalid_tool_call",
+                )
+            )
+    return AIMessage(
+        content=full.content,
+        id=full.id,
+        tool_calls=valid,
+        invalid_tool_calls=invalid,
+        response_metadata=full.response_metadata,
+        usage_metadata=full.usage_metadata,
+    )
 
 
 def _transcript(messages: Sequence[AnyMessage]) -> str:
@@ -151,24 +199,25 @@ def build_supervisor(
         tools_used = sum(isinstance(m, ToolMessage) for m in turn)
         model = models.get(options.model)
         if tools_used < settings.max_tool_calls:
-            reply = await model.bind_tools(list(tools.values())).ainvoke([system, *history])
+            reply = await call_model(model.bind_tools(list(tools.values())), [system, *history])
         else:
             note = SystemMessage(
                 f"The tool-call limit ({settings.max_tool_calls}) for this "
                 "request is reached: answer now with what you have."
             )
-            reply = await model.ainvoke([system, *history, note])
+            reply = await call_model(model, [system, *history, note])
         update["messages"] = [*update.get("messages", []), reply]
         return update
 
-    def route(state: AgentState) -> list[Send] | Literal["__end__"]:
+    def route(state: AgentState, config: RunnableConfig) -> list[Send] | Literal["__end__"]:
         last = state["messages"][-1]
         if not isinstance(last, AIMessage):
             return "__end__"
         used = sum(isinstance(m, ToolMessage) for m in current_turn(state["messages"]))
         sends: list[Send] = []
+        approve = RunOptions.from_config(config, settings).approve
         for call in last.tool_calls:
-            task: ToolTask = {"call": dict(call)}
+            task: ToolTask = {"call": dict(call), "gated": call["name"] in approve}
             if used + len(sends) >= settings.max_tool_calls:
                 task["error"] = (
                     f"Not run: this request reached its limit of "
@@ -210,7 +259,7 @@ def build_supervisor(
                 f"Error: there is no tool named {name!r}; available: {', '.join(tools)}.", "error"
             )
         args = dict(call.get("args") or {})
-        if name in RunOptions.from_config(config, settings).approve:
+        if task.get("gated", True):
             schema = chosen.args_schema
 
             def check(edited: dict[str, Any]) -> dict[str, Any]:

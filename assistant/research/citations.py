@@ -36,11 +36,12 @@ def clean_citations(text: str, sources: Sequence[Source]) -> tuple[str, list[str
         return match.group(1)
 
     def url(match: re.Match[str]) -> str:
-        found = match.group(0).strip("<>").rstrip(".,;:")
+        raw = match.group(0)
+        found = raw.strip("<>").rstrip(".,;:")
         if found.rstrip("/") in allowed:
-            return match.group(0)
+            return raw
         removed.append(f"unretrieved URL {found}")
-        return ""
+        return raw.strip("<>")[len(found) :]  # keep the sentence's own punctuation
 
     def citation(match: re.Match[str]) -> str:
         kept = []
@@ -71,9 +72,9 @@ def _unprotect_links(text: str) -> str:
 
 
 def _tidy(text: str) -> str:
+    text = re.sub(r"\(\s*\)", "", text)
     text = re.sub(r"[ \t]+([.,;:])", r"\1", text)
     text = re.sub(r"[ \t]{2,}", " ", text)
-    text = re.sub(r"\(\s*\)", "", text)
     return text.strip()
 
 

@@ -135,12 +135,13 @@ def build_research_graph(
                 "sections": [s.model_dump() for s in result.sections[:MAX_SECTIONS]],
             },
             "run_id": state.get("run_id") or uuid.uuid4().hex,
+            # Decided here, checkpointed before the review: a resume cannot skip the review.
+            "needs_review": state.get("needs_review", "research" in options.approve),
             "status": "planned",
         }
 
-    def review(state: ResearchState, config: RunnableConfig) -> dict[str, Any]:
-        options = RunOptions.from_config(config, settings)
-        if "research" not in options.approve:
+    def review(state: ResearchState) -> dict[str, Any]:
+        if not state.get("needs_review", True):
             return {"status": "approved"}
         current = state["plan"]
         request = approval_request(

@@ -92,6 +92,7 @@ class ResearchState(TypedDict, total=False):
 
     topic: str
     run_id: str
+    needs_review: bool
     feedback: list[str]
     plan: dict[str, Any]
     status: Literal["planned", "approved", "rejected", "done"]

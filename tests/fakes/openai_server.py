@@ -174,6 +174,7 @@ def rule_responder(
 
 
 class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default 5 drops connection bursts (1 s SYN retry)
     daemon_threads = True
     block_on_close = False
 

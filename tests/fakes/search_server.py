@@ -22,6 +22,12 @@ from urllib.parse import parse_qs, urlsplit
 MODES = ("ok", "ratelimit", "error", "empty")
 
 
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog (5) drops bursts of connections, which then wait a full
+    # second for TCP's SYN retry: concurrency would look serialised.
+    request_queue_size = 256
+
+
 def slug(text: str) -> str:
     """``"Foo Bar!"`` -> ``"foo-bar"``."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "query"
@@ -95,7 +101,7 @@ class FakeSearch:
         """Start serving in a background thread."""
         if self._server is not None:
             return self
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        server = _Server(("127.0.0.1", 0), _make_handler(self))
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(

@@ -1,0 +1,149 @@
+"""Chat history: Chainlit's SQLAlchemy data layer on SQLite, with its schema.
+
+Chainlit does not create the tables of its SQLAlchemy layer, and a missing table or column
+only logs a warning while nothing is saved. ``ensure_schema`` creates every table and adds
+any column a newer Chainlit writes, so an old ``chainlit.sqlite`` is upgraded in place.
+The columns are those Chainlit 2.12 writes: ``StepDict``, ``ElementDict``, ``Feedback`` and
+the user and thread rows of ``chainlit/data/sql_alchemy.py``.
+
+``OrderedDataLayer`` fixes the empty-output race: Chainlit persists ``send()`` and each
+``update()`` of a step in separate background tasks, and the first write could land last.
+Here the step writes of this process go through one lock, in the order they were issued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
+from chainlit.data.storage_clients.base import BaseStorageClient
+
+BUSY_TIMEOUT_S = 30.0
+
+TABLES: dict[str, dict[str, str]] = {
+    "users": {
+        "id": "TEXT PRIMARY KEY",
+        "identifier": "TEXT NOT NULL UNIQUE",
+        "metadata": "TEXT NOT NULL DEFAULT '{}'",
+        "createdAt": "TEXT",
+    },
+    "threads": {
+        "id": "TEXT PRIMARY KEY",
+        "createdAt": "TEXT",
+        "name": "TEXT",
+        "userId": "TEXT",
+        "userIdentifier": "TEXT",
+        "tags": "TEXT",
+        "metadata": "TEXT",
+    },
+    "steps": {
+        "id": "TEXT PRIMARY KEY",
+        "name": "TEXT NOT NULL",
+        "type": "TEXT NOT NULL",
+        "threadId": "TEXT NOT NULL",
+        "parentId": "TEXT",
+        "streaming": "BOOLEAN NOT NULL DEFAULT 0",
+        "waitForAnswer": "BOOLEAN",
+        "isError": "BOOLEAN",
+        "metadata": "TEXT",
+        "tags": "TEXT",
+        "input": "TEXT",
+        "output": "TEXT",
+        "createdAt": "TEXT",
+        "command": "TEXT",
+        "modes": "TEXT",
+        "start": "TEXT",
+        "end": "TEXT",
+        "generation": "TEXT",
+        "showInput": "TEXT",
+        "language": "TEXT",
+        "indent": "INTEGER",
+        "defaultOpen": "BOOLEAN",
+        "autoCollapse": "BOOLEAN",
+        "icon": "TEXT",
+    },
+    "elements": {
+        "id": "TEXT PRIMARY KEY",
+        "threadId": "TEXT",
+        "type": "TEXT",
+        "url": "TEXT",
+        "chainlitKey": "TEXT",
+        "name": "TEXT NOT NULL",
+        "display": "TEXT",
+        "objectKey": "TEXT",
+        "size": "TEXT",
+        "page": "INTEGER",
+        "language": "TEXT",
+        "forId": "TEXT",
+        "mime": "TEXT",
+        "props": "TEXT",
+        "autoPlay": "BOOLEAN",
+        "playerConfig": "TEXT",
+    },
+    "feedbacks": {
+        "id": "TEXT PRIMARY KEY",
+        "forId": "TEXT NOT NULL",
+        "threadId": "TEXT",
+        "value": "INTEGER NOT NULL",
+        "comment": "TEXT",
+    },
+}
+
+INDEXES = {
+    "threads_user": 'threads("userId")',
+    "steps_thread": 'steps("threadId", "createdAt")',
+    "elements_thread": 'elements("threadId")',
+    "feedbacks_step": 'feedbacks("forId")',
+}
+
+
+def ensure_schema(path: Path) -> list[str]:
+    """Create the tables at ``path`` and add missing columns; return what was added."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    added: list[str] = []
+    with sqlite3.connect(path, timeout=BUSY_TIMEOUT_S) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        for table, columns in TABLES.items():
+            body = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
+            conn.execute(f'CREATE TABLE IF NOT EXISTS "{table}" ({body})')
+            present = {row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')}
+            for name, kind in columns.items():
+                if name not in present:
+                    # ALTER TABLE cannot add PRIMARY KEY/UNIQUE/NOT NULL-without-default columns.
+                    plain = kind.split()[0]
+                    conn.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {plain}')
+                    added.append(f"{table}.{name}")
+        for name, target in INDEXES.items():
+            conn.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON {target}')
+    conn.close()
+    return added
+
+
+class OrderedDataLayer(SQLAlchemyDataLayer):
+    """``SQLAlchemyDataLayer`` whose step writes are applied in the order they were issued."""
+
+    def __init__(self, conninfo: str, storage_provider: BaseStorageClient | None) -> None:
+        """Connect to ``conninfo`` (SQLite, with a busy timeout)."""
+        super().__init__(
+            conninfo,
+            connect_args={"timeout": BUSY_TIMEOUT_S},
+            storage_provider=storage_provider,
+        )
+        self._writes = asyncio.Lock()
+
+    async def create_step(self, step_dict: Any) -> None:
+        """Insert or update a step after every write issued before it (``update_step`` too).
+
+        The lock is taken before the first ``await``, and asyncio runs new tasks and wakes
+        lock waiters in order, so writes land in the order Chainlit created their tasks.
+        """
+        async with self._writes:
+            await super().create_step(step_dict)
+
+
+def build_data_layer(path: Path, storage: BaseStorageClient) -> OrderedDataLayer:
+    """The data layer on the SQLite file ``path`` (its schema must exist)."""
+    return OrderedDataLayer(f"sqlite+aiosqlite:///{path}", storage_provider=storage)

@@ -1,0 +1,74 @@
+"""What one server process shares: the settings, the engine and the history's file store.
+
+Opened by Chainlit's ``on_app_startup`` hook and closed by ``on_app_shutdown``, both run by
+the ASGI lifespan, so the engine's SQLite connections and HTTP pool live exactly as long as
+the server and are closed before it exits. It is kept on the FastAPI application's
+``state`` (the place ASGI apps keep lifespan resources), not in a module global.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from assistant.engine import Engine
+from assistant.settings import Settings
+from assistant.ui.datalayer import OrderedDataLayer, build_data_layer, ensure_schema
+from assistant.ui.files import LocalFileStorage
+
+
+def history_path(settings: Settings) -> Path:
+    """Chainlit's history database."""
+    return settings.data_dir / "chainlit.sqlite"
+
+
+def files_dir(settings: Settings) -> Path:
+    """Files attached to messages (reports)."""
+    return settings.data_dir / "files"
+
+
+@dataclass
+class Runtime:
+    """The engine and stores of this server process."""
+
+    settings: Settings
+    engine: Engine
+    files: LocalFileStorage
+    _exit: contextlib.AsyncExitStack = field(repr=False)
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Runtime:
+        """Create or upgrade the history schema and open the engine."""
+        await asyncio.to_thread(ensure_schema, history_path(settings))
+        stack = contextlib.AsyncExitStack()
+        try:
+            engine = await stack.enter_async_context(Engine.open(settings))
+        except BaseException:
+            await stack.aclose()
+            raise
+        return cls(settings, engine, LocalFileStorage(files_dir(settings)), stack)
+
+    def data_layer(self) -> OrderedDataLayer:
+        """Chainlit's data layer on the history database (Chainlit closes it at shutdown)."""
+        return build_data_layer(history_path(self.settings), self.files)
+
+    async def close(self) -> None:
+        """Close the engine's connections and clients."""
+        await self._exit.aclose()
+
+
+def attach(app: FastAPI, runtime: Runtime | None) -> None:
+    """Keep ``runtime`` on ``app`` (None detaches it)."""
+    app.state.assistant_runtime = runtime
+
+
+def current(app: FastAPI) -> Runtime:
+    """The runtime attached to ``app``."""
+    runtime = getattr(app.state, "assistant_runtime", None)
+    if not isinstance(runtime, Runtime):
+        raise RuntimeError("the assistant is not started: the app's start-up hook did not run")
+    return runtime
