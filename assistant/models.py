@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr
 
 from assistant.errors import ConfigurationError
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
+    from langchain_openai import ChatOpenAI
 
 
 class ModelFactory:
@@ -36,15 +39,40 @@ class ModelFactory:
         name = name or self._settings.model
         if name not in self._models:
             self.check()
-            from langchain_openai import ChatOpenAI
-
             key = self._settings.openai_api_key
-            self._models[name] = ChatOpenAI(
+            self._models[name] = _wire_chat_openai()(
                 model=name,
-                api_key=key.get_secret_value() if key else "not-needed",  # type: ignore[arg-type]
+                api_key=key or SecretStr("not-needed"),
                 base_url=self._settings.openai_base_url,
                 timeout=self._settings.model_timeout,
                 max_retries=self._settings.model_retries,
                 stream_usage=True,
             )
         return self._models[name]
+
+
+def _wire_chat_openai() -> type[ChatOpenAI]:
+    """``ChatOpenAI`` that sends the messages it built as the request body, untouched.
+
+    The openai SDK re-walks every message against a union of TypedDicts in pure Python
+    before sending (``async_maybe_transform``): about 0.4 ms per message per call, which
+    made a turn's overhead grow with the thread (profiled: 20 ms a turn on short threads,
+    130 ms at 300 messages). langchain-openai already produces wire-format dicts, so they
+    go through ``extra_body``, which the SDK merges into the JSON body as it is.
+    """
+    from langchain_openai import ChatOpenAI
+
+    class WireChatOpenAI(ChatOpenAI):
+        def _get_request_payload(
+            self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any
+        ) -> dict[str, Any]:
+            payload = super()._get_request_payload(input_, stop=stop, **kwargs)
+            if "messages" in payload:
+                payload["extra_body"] = {
+                    **(payload.get("extra_body") or {}),
+                    "messages": payload["messages"],
+                }
+                payload["messages"] = []
+            return payload
+
+    return WireChatOpenAI
