@@ -298,6 +298,9 @@ async def _chat(engine: Engine, thread: str | None) -> int:
     if await engine.pending(thread):
         _say("this thread has an approval waiting from an earlier session")
         await _drive(engine, thread, _nothing(), "chat")
+    elif (await engine.snapshot(thread)).next:
+        _say("the last turn of this thread was interrupted; finishing it")
+        await _drive(engine, thread, engine.continue_run(thread), "chat")
     interactive = sys.stdin.isatty()
     while (line := await _read_line("you> " if interactive else "")) is not None:
         if not line.strip():
@@ -311,7 +314,7 @@ async def _chat(engine: Engine, thread: str | None) -> int:
             _say(f"error: {exc}")
             failed = True
         except Exception as exc:
-            _say(f"error: {describe(exc)} (your message is kept in thread {thread})")
+            _say(f"error: {describe(exc)}")
             failed = True
     return EXIT_ERROR if failed else EXIT_OK
 

@@ -92,9 +92,9 @@ class Engine:
     async def open(cls, settings: Settings) -> AsyncIterator[Engine]:
         """Open the databases and clients; close them all on exit."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = await AppStore.open(settings.store_path)
+        store = await AppStore.open(settings.store_path, settings.db_timeout)
         try:
-            checkpointer = await open_checkpointer(settings.checkpoint_path)
+            checkpointer = await open_checkpointer(settings.checkpoint_path, settings.db_timeout)
             try:
                 async with httpx.AsyncClient(timeout=settings.search_timeout) as http:
                     yield cls(settings, store, checkpointer, http)

@@ -109,6 +109,12 @@ class Settings(BaseSettings):
         description="Search requests per second shared by all workers of a run.",
     )
     search_timeout: float = Field(15.0, gt=0, validation_alias=_env("ASSISTANT_SEARCH_TIMEOUT"))
+    db_timeout: float = Field(
+        10.0,
+        gt=0,
+        validation_alias=_env("ASSISTANT_DB_TIMEOUT"),
+        description="Seconds to wait for a database another process has locked.",
+    )
     write_rounds: int = Field(
         2,
         ge=0,

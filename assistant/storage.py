@@ -19,24 +19,22 @@ import aiosqlite
 if TYPE_CHECKING:
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-BUSY_TIMEOUT_MS = 10_000
 
-
-async def connect(path: Path) -> aiosqlite.Connection:
-    """Open ``path`` in WAL mode with a busy timeout, creating its folder."""
+async def connect(path: Path, busy_timeout: float = 10.0) -> aiosqlite.Connection:
+    """Open ``path`` in WAL mode, waiting up to ``busy_timeout`` s for other processes' locks."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = await aiosqlite.connect(path, timeout=BUSY_TIMEOUT_MS / 1000)
-    await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn = await aiosqlite.connect(path, timeout=busy_timeout)
+    await conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     await conn.execute("PRAGMA journal_mode=WAL")
     await conn.execute("PRAGMA synchronous=NORMAL")
     return conn
 
 
-async def open_checkpointer(path: Path) -> AsyncSqliteSaver:
+async def open_checkpointer(path: Path, busy_timeout: float = 10.0) -> AsyncSqliteSaver:
     """An ``AsyncSqliteSaver`` on ``path``; close it with ``await saver.conn.close()``."""
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-    saver = AsyncSqliteSaver(await connect(path))
+    saver = AsyncSqliteSaver(await connect(path, busy_timeout))
     await saver.setup()
     return saver
 
@@ -80,9 +78,9 @@ class AppStore:
         self.conn = conn
 
     @classmethod
-    async def open(cls, path: Path) -> AppStore:
+    async def open(cls, path: Path, busy_timeout: float = 10.0) -> AppStore:
         """Open (and create if needed) the store at ``path``."""
-        conn = await connect(path)
+        conn = await connect(path, busy_timeout)
         await conn.executescript(_SCHEMA)
         await conn.commit()
         return cls(conn)

@@ -1,0 +1,161 @@
+"""Faults from outside: locked databases, shared data directories, killed turns, 429 bursts.
+
+Each case checks that the person sees a clear message, the thread stays usable and nothing
+already saved is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from langchain_core.messages import HumanMessage
+
+from assistant.engine import Engine
+from assistant.errors import describe
+from assistant.events import Answer
+from assistant.settings import Settings
+from tests.conftest import assistant_command
+from tests.fakes.brain import Brain
+from tests.fakes.openai_server import HttpError, ScriptedOpenAI, Text
+
+
+def hold_write_lock(path: Path, seconds: float) -> threading.Event:
+    """Another 'process' (its own connection) holds the write lock on ``path`` for a while."""
+    held = threading.Event()
+
+    def run() -> None:
+        conn = sqlite3.connect(path, timeout=5, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        held.set()
+        time.sleep(seconds)
+        conn.execute("ROLLBACK")
+        conn.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    assert held.wait(5)
+    return held
+
+
+async def test_a_briefly_locked_database_is_waited_for(
+    engine: Engine, settings: Settings, brain: Brain
+) -> None:
+    async for _ in engine.chat("lock", "hello"):
+        pass
+    hold_write_lock(settings.checkpoint_path, 0.5)
+    events = [e async for e in engine.chat("lock", "hello again")]
+    assert [e for e in events if isinstance(e, Answer)][-1].text == brain.answer
+
+
+async def test_a_database_locked_too_long_is_reported_and_the_thread_survives(
+    settings: Settings, brain: Brain
+) -> None:
+    quick = settings.model_copy(update={"db_timeout": 0.3})
+    async with Engine.open(quick) as engine:
+        async for _ in engine.chat("lock", "first message"):
+            pass
+        hold_write_lock(quick.checkpoint_path, 1.5)
+        with pytest.raises(Exception) as failure:
+            async for _ in engine.chat("lock", "second message"):
+                pass
+        assert "locked by another process" in describe(failure.value)
+        await asyncio.sleep(1.5)
+        events = [e async for e in engine.chat("lock", "third message")]
+        assert [e for e in events if isinstance(e, Answer)][-1].text == brain.answer
+        messages = (await engine.snapshot("lock")).values["messages"]
+        said = [m.content for m in messages if isinstance(m, HumanMessage)]
+        assert said[0] == "first message" and said[-1] == "third message"
+
+
+def test_two_processes_share_one_data_directory(cli_env: dict[str, str], tmp_path: Path) -> None:
+    runs = [
+        subprocess.Popen(
+            [
+                *assistant_command(),
+                "research",
+                f"topic {i}",
+                "--yes",
+                "--thread",
+                f"p{i}",
+                "--out",
+                str(tmp_path / f"r{i}.md"),
+            ],
+            env=cli_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    for process in runs:
+        _, err = process.communicate(timeout=90)
+        assert process.returncode == 0, err
+    for i in range(2):
+        assert "## Sources" in (tmp_path / f"r{i}.md").read_text()
+    listed = subprocess.run(
+        [*assistant_command(), "threads"], env=cli_env, capture_output=True, text=True, check=True
+    ).stdout
+    assert "p0" in listed and "p1" in listed
+
+
+def test_kill_during_a_chat_turn_then_the_turn_is_finished(
+    cli_env: dict[str, str], llm: ScriptedOpenAI, brain: Brain
+) -> None:
+    calls_before_kill = threading.Event()
+
+    def slow_then_normal(request):  # type: ignore[no-untyped-def]
+        if not calls_before_kill.is_set():
+            calls_before_kill.set()
+            time.sleep(5)
+        return brain(request)
+
+    llm.responder = slow_then_normal
+    chat = subprocess.Popen(
+        [*assistant_command(), "chat", "--thread", "killed"],
+        env=cli_env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert chat.stdin is not None
+    chat.stdin.write("tell me about tides\n")
+    chat.stdin.flush()
+    assert calls_before_kill.wait(30), "the model was never called"
+    os.kill(chat.pid, signal.SIGKILL)
+    chat.wait(timeout=10)
+
+    again = subprocess.run(
+        [*assistant_command(), "chat", "--thread", "killed"],
+        env=cli_env,
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "interrupted; finishing it" in again.stderr
+    assert brain.answer in again.stdout
+    asked = [c.request for c in llm.calls if c.request.last_user == "tell me about tides"]
+    human = [m for m in asked[-1].messages if m.get("role") == "user"]
+    assert len(human) == 1  # the message was kept once, not lost and not duplicated
+
+
+async def test_a_burst_of_429s_with_retry_after_recovers(
+    settings: Settings, llm: ScriptedOpenAI
+) -> None:
+    patient = settings.model_copy(update={"model_retries": 3})
+    limited = HttpError(429, "slow down", {"Retry-After": "0", "retry-after-ms": "10"})
+    llm.enqueue(limited, limited, limited, Text("finally"))
+    async with Engine.open(patient) as engine:
+        events = [e async for e in engine.chat("burst", "hello")]
+    assert [e for e in events if isinstance(e, Answer)][-1].text == "finally"
+    assert [c.status for c in llm.calls] == [429, 429, 429, 200]
