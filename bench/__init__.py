@@ -1,0 +1,1 @@
+"""Benchmarks run by ``make bench`` against the scripted servers (not part of the tests)."""

@@ -1,0 +1,183 @@
+"""Engine benchmarks: research fan-out, per-turn overhead, resume, CLI start-up."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackHandler
+from langchain_core.messages import AIMessage, HumanMessage
+
+from assistant.engine import Engine, RunConfig
+from assistant.settings import Settings, load_settings
+from tests.fakes.brain import Brain
+from tests.fakes.openai_server import ScriptedOpenAI
+from tests.fakes.search_server import FakeSearch
+
+MODEL_LATENCY = 1.0
+SEARCH_LATENCY = 0.2
+SECTIONS = 8
+
+
+def _settings(llm: ScriptedOpenAI, search: FakeSearch, data_dir: Path, **extra: Any) -> Settings:
+    return load_settings(
+        openai_base_url=llm.base_url,
+        data_dir=data_dir,
+        search_provider="searxng",
+        searxng_url=search.url,
+        search_rate=100,
+        **extra,
+    )
+
+
+async def _research_once(settings: Settings, max_parallel: int, thread: str) -> float:
+    async with Engine.open(settings) as engine:
+        engine.models.get()  # a long-lived server has its client ready; imports are start-up
+        started = time.perf_counter()
+        async for _ in engine.research_run(
+            thread, "tides", RunConfig(approve=[], max_parallel=max_parallel)
+        ):
+            pass
+        elapsed = time.perf_counter() - started
+        report = (await engine.snapshot(thread, kind="research")).values
+        assert report["report"].count("\n## ") == SECTIONS + 1, "a section is missing"
+    return elapsed
+
+
+async def research_fanout() -> dict[str, Any]:
+    """8 sections, 1 s per model call, 0.2 s per search: wall time against the critical path."""
+    with (
+        ScriptedOpenAI(Brain(sections=SECTIONS), latency=MODEL_LATENCY) as llm,
+        FakeSearch() as search,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        search.latency = SEARCH_LATENCY
+        settings = _settings(llm, search, Path(tmp), max_parallel=SECTIONS)
+        cold = await _research_once(settings, SECTIONS, "cold")  # first run in this process
+        llm.reset()
+        parallel = await _research_once(settings, SECTIONS, "warm")
+        calls = len(llm.calls)
+        serial = await _research_once(settings, 1, "serial")
+    ideal = MODEL_LATENCY + (SEARCH_LATENCY + MODEL_LATENCY) + MODEL_LATENCY
+    return {
+        "sections": SECTIONS,
+        "ideal_s": ideal,
+        "parallel_s": round(parallel, 3),
+        "cold_first_run_s": round(cold, 3),
+        "cold_efficiency": round(ideal / cold, 3),
+        "serial_s": round(serial, 3),
+        "efficiency": round(ideal / parallel, 3),
+        "speedup_vs_serial": round(serial / parallel, 2),
+        "model_calls_per_run": calls,
+    }
+
+
+class _CallTimer(AsyncCallbackHandler):
+    """Client-side duration of each model call: request built, sent, streamed, parsed."""
+
+    def __init__(self) -> None:
+        self.starts: dict[Any, float] = {}
+        self.total = 0.0
+
+    async def on_chat_model_start(
+        self, serialized: Any, messages: Any, *, run_id: Any, **kwargs: Any
+    ) -> None:
+        self.starts[run_id] = time.perf_counter()
+
+    async def on_llm_end(self, response: Any, *, run_id: Any, **kwargs: Any) -> None:
+        self.total += time.perf_counter() - self.starts.pop(run_id, time.perf_counter())
+
+
+async def _turns(
+    engine: Engine, llm: ScriptedOpenAI, thread: str, turns: int
+) -> tuple[list[float], list[float]]:
+    """Per turn: ms above the server's time, and ms above the client's whole call time."""
+    timer = _CallTimer()
+    engine.models.get().callbacks = [timer]
+    above_server, above_client = [], []
+    for i in range(turns):
+        llm.reset()
+        timer.total = 0.0
+        started = time.perf_counter()
+        async for _ in engine.chat(thread, f"hello number {i}"):
+            pass
+        total = time.perf_counter() - started
+        model = sum(c.finished - c.started for c in llm.calls)
+        above_server.append((total - model) * 1000)
+        above_client.append((total - timer.total) * 1000)
+    return above_server, above_client
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+async def agent_overhead(turns: int = 200) -> dict[str, Any]:
+    """Milliseconds per turn above the model's own time, SQLite vs in-memory checkpoints."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    with (
+        ScriptedOpenAI(Brain()) as llm,
+        FakeSearch() as search,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        settings = _settings(llm, search, Path(tmp))
+        async with Engine.open(settings) as engine:
+            sqlite, sqlite_client = await _turns(engine, llm, "overhead", turns)
+            size = settings.checkpoint_path.stat().st_size
+            engine_memory = Engine(settings, engine.store, InMemorySaver(), engine.http)
+            memory, _ = await _turns(engine_memory, llm, "overhead-mem", turns)
+    return {
+        "turns": turns,
+        "sqlite_median_ms": round(statistics.median(sqlite), 2),
+        "sqlite_p95_ms": round(_percentile(sqlite, 0.95), 2),
+        "sqlite_first20_median_ms": round(statistics.median(sqlite[:20]), 2),
+        "sqlite_last20_median_ms": round(statistics.median(sqlite[-20:]), 2),
+        "sqlite_median_beyond_client_ms": round(statistics.median(sqlite_client), 2),
+        "memory_median_ms": round(statistics.median(memory), 2),
+        "memory_p95_ms": round(_percentile(memory, 0.95), 2),
+        "checkpoint_file_mb": round(size / 1e6, 2),
+    }
+
+
+async def resume_state(messages: int = 500) -> dict[str, Any]:
+    """Time to load the agent state of a thread holding ``messages`` messages."""
+    with (
+        ScriptedOpenAI(Brain()) as llm,
+        FakeSearch() as search,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        settings = _settings(llm, search, Path(tmp))
+        history = [
+            (HumanMessage if i % 2 == 0 else AIMessage)(f"message {i} " + "words " * 40)
+            for i in range(messages)
+        ]
+        async with Engine.open(settings) as engine:
+            config = {"configurable": {"thread_id": "long"}}
+            await engine.supervisor.aupdate_state(config, {"messages": history}, as_node="agent")
+        timings = []
+        for _ in range(5):
+            started = time.perf_counter()
+            async with Engine.open(settings) as engine:  # a fresh process-like open each time
+                snapshot = await engine.snapshot("long")
+            timings.append((time.perf_counter() - started) * 1000)
+            assert len(snapshot.values["messages"]) == messages
+    return {"messages": messages, "load_state_median_ms": round(statistics.median(timings), 2)}
+
+
+def startup_help(runs: int = 5) -> dict[str, Any]:
+    """Wall time of ``assistant --help`` in a fresh interpreter."""
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "assistant", "--help"], check=True, capture_output=True
+        )
+        timings.append(time.perf_counter() - started)
+    return {"help_median_s": round(statistics.median(timings), 3)}
