@@ -101,6 +101,11 @@ class Settings(BaseSettings):
         validation_alias=_env("ASSISTANT_CONTEXT_TOKENS"),
         description="Past this (estimated) size, older conversation is summarised.",
     )
+    max_messages: int = Field(
+        60, ge=10, validation_alias=_env("ASSISTANT_MAX_MESSAGES"),
+        description="Past this many messages, older turns are folded into a summary; keeps "
+        "checkpoints and requests bounded on long threads.",
+    )
     search_results: int = Field(5, ge=1, le=20, validation_alias=_env("ASSISTANT_SEARCH_RESULTS"))
     search_rate: float = Field(
         2.0,

@@ -46,7 +46,7 @@ from assistant.settings import Settings
 log = logging.getLogger(__name__)
 
 TOOL_TIMEOUT = 300.0
-KEEP_RECENT_TURNS = 2
+KEEP_RECENT_TURNS = 4
 
 
 class AgentState(TypedDict, total=False):
@@ -155,6 +155,12 @@ def build_supervisor(
     checkpointer: Checkpointer = None,
 ) -> Any:
     """Compile the supervising agent from its dependencies."""
+    bound: dict[str, Runnable[Any, Any]] = {}  # tool schemas are converted once per model
+
+    def with_tools(model_name: str) -> Runnable[Any, Any]:
+        if model_name not in bound:
+            bound[model_name] = models.get(model_name).bind_tools(list(tools.values()))
+        return bound[model_name]
 
     async def summarize(state: AgentState, old: list[AnyMessage], model_name: str) -> str:
         prompt = prompts.SUMMARIZE.format(
@@ -180,7 +186,10 @@ def build_supervisor(
         update: dict[str, Any] = {}
         summary = state.get("summary", "")
         history = list(messages)
-        if estimate_tokens(history) > settings.context_tokens:
+        if (
+            len(history) > settings.max_messages
+            or estimate_tokens(history) > settings.context_tokens
+        ):
             old, recent = split_for_summary(history)
             if old:
                 try:
@@ -199,7 +208,7 @@ def build_supervisor(
         tools_used = sum(isinstance(m, ToolMessage) for m in turn)
         model = models.get(options.model)
         if tools_used < settings.max_tool_calls:
-            reply = await call_model(model.bind_tools(list(tools.values())), [system, *history])
+            reply = await call_model(with_tools(options.model), [system, *history])
         else:
             note = SystemMessage(
                 f"The tool-call limit ({settings.max_tool_calls}) for this "

@@ -12,6 +12,7 @@ from typing import Any
 
 import openai
 import pytest
+from langchain_core.messages import HumanMessage
 
 from assistant import approvals
 from assistant.engine import Engine, RunConfig
@@ -529,3 +530,21 @@ async def test_threads_are_listed_newest_first(engine: Engine) -> None:
         ("t-first", "hello from the first thread"),
         ("t-second", "hello from the second thread"),
     ]
+
+
+async def test_long_chatty_thread_is_folded_into_a_summary(
+    settings: Settings, llm: ScriptedOpenAI
+) -> None:
+    bounded = settings.model_copy(update={"max_messages": 10})
+    async with Engine.open(bounded) as engine:
+        for i in range(8):
+            await collect(engine.chat("chatty", f"short message {i}"))
+        values = (await engine.snapshot("chatty")).values
+    summaries = [
+        c for c in llm.calls if c.request.last_user.startswith("Summarise the conversation")
+    ]
+    assert summaries, "no summary was made"
+    assert values["summary"]
+    assert len(values["messages"]) <= 10
+    last = [m for m in values["messages"] if isinstance(m, HumanMessage)][-1]
+    assert last.content == "short message 7"
