@@ -272,6 +272,13 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.owner
         for event in _stream_events(request, reply, owner._call_ids, owner.chunk_size):
             self._write_chunk(b"data: " + json.dumps(event).encode() + b"\n\n")
+            self.wfile.flush()
+            piece = (event.get("choices") or [{}])[0].get("delta", {}).get("content")
+            if piece:
+                with owner._lock:
+                    owner.sent.append((time.monotonic(), piece))
+                if owner.chunk_interval:
+                    time.sleep(owner.chunk_interval)
         owner._record(record)
         self._write_chunk(b"data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")
@@ -364,6 +371,10 @@ class ScriptedOpenAI:
         self.responder = responder
         self.latency = latency
         self.chunk_size = chunk_size
+        self.chunk_interval = 0.0
+        """Seconds between streamed content pieces, like a model generating tokens."""
+        self.sent: list[tuple[float, str]] = []
+        """(monotonic time, text) of every streamed content piece as it left the server."""
         self.calls: list[CallRecord] = []
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -423,6 +434,7 @@ class ScriptedOpenAI:
         """Forget recorded calls and drop queued replies."""
         with self._lock:
             self.calls.clear()
+            self.sent.clear()
             self._queue.clear()
 
     def _next_reply(self, request: ChatRequest) -> Reply:
