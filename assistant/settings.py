@@ -102,7 +102,9 @@ class Settings(BaseSettings):
         description="Past this (estimated) size, older conversation is summarised.",
     )
     max_messages: int = Field(
-        60, ge=10, validation_alias=_env("ASSISTANT_MAX_MESSAGES"),
+        60,
+        ge=10,
+        validation_alias=_env("ASSISTANT_MAX_MESSAGES"),
         description="Past this many messages, older turns are folded into a summary; keeps "
         "checkpoints and requests bounded on long threads.",
     )

@@ -137,6 +137,34 @@ async def call_model(model: Runnable[Any, Any], messages: list[AnyMessage]) -> A
     )
 
 
+CANCELLED = "Not run: the person stopped this before it finished."
+
+
+def close_dangling_tool_calls(messages: Sequence[AnyMessage]) -> list[AnyMessage]:
+    """Give every tool call a result, so the model is never sent an unanswered call.
+
+    A run stopped mid-tool (Stop button, killed process) and followed by a new message
+    leaves calls without results; OpenAI rejects such a history with a 400.
+    """
+    answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
+    repaired: list[AnyMessage] = []
+    waiting: list[ToolMessage] = []
+    for message in messages:
+        if not isinstance(message, ToolMessage):
+            repaired.extend(waiting)
+            waiting = []
+        repaired.append(message)
+        if isinstance(message, AIMessage):
+            waiting = [
+                ToolMessage(
+                    CANCELLED, tool_call_id=call["id"] or "", name=call["name"], status="error"
+                )
+                for call in [*message.tool_calls, *message.invalid_tool_calls]
+                if call["id"] not in answered
+            ]
+    return [*repaired, *waiting]
+
+
 def _transcript(messages: Sequence[AnyMessage]) -> str:
     lines = []
     for m in messages:
@@ -199,6 +227,7 @@ def build_supervisor(
                 except Exception as exc:  # fall back to trimming; nothing is deleted
                     log.warning("could not summarise the conversation: %s", describe(exc))
                 history = recent
+        history = close_dangling_tool_calls(history)
         system = SystemMessage(
             prompts.SUPERVISOR.format(
                 today=datetime.date.today().isoformat(),

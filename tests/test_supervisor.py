@@ -548,3 +548,46 @@ async def test_long_chatty_thread_is_folded_into_a_summary(
     assert len(values["messages"]) <= 10
     last = [m for m in values["messages"] if isinstance(m, HumanMessage)][-1]
     assert last.content == "short message 7"
+
+
+def test_unanswered_tool_calls_are_closed_before_the_next_model_call() -> None:
+    from langchain_core.messages import AIMessage, ToolMessage
+
+    from assistant.supervisor import CANCELLED, close_dangling_tool_calls
+
+    history = [
+        HumanMessage("calculate two things", id="h1"),
+        AIMessage(
+            "",
+            id="a1",
+            tool_calls=[
+                {"name": "calculate", "args": {"expression": "1+1"}, "id": "c1"},
+                {"name": "calculate", "args": {"expression": "2+2"}, "id": "c2"},
+            ],
+        ),
+        ToolMessage("1+1 = 2", tool_call_id="c1", id="t1"),
+        HumanMessage("never mind, hello", id="h2"),
+    ]
+    repaired = close_dangling_tool_calls(history)
+    assert [type(m).__name__ for m in repaired] == [
+        "HumanMessage",
+        "AIMessage",
+        "ToolMessage",
+        "ToolMessage",
+        "HumanMessage",
+    ]
+    assert repaired[3].tool_call_id == "c2" and repaired[3].content == CANCELLED
+    assert close_dangling_tool_calls(repaired) == repaired
+
+
+async def test_a_new_message_after_a_stopped_tool_call_is_answered(
+    engine: Engine, llm: ScriptedOpenAI, brain: Brain
+) -> None:
+    events = await collect(engine.chat("stopped", "research tides"))
+    assert of(ApprovalNeeded, events)  # the run stops here, as if the person left
+    events = await collect(engine.chat("stopped", "hello instead"))
+    assert of(Answer, events)[-1].text == brain.answer
+    sent = llm.calls[-1].request.messages
+    ids = [c["id"] for m in sent for c in m.get("tool_calls") or []]
+    results = [m["tool_call_id"] for m in sent if m.get("role") == "tool"]
+    assert ids and sorted(ids) == sorted(results)

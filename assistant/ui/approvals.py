@@ -19,7 +19,7 @@ from assistant.events import ApprovalNeeded
 from assistant.research.plan_text import plan_from_text, plan_to_text
 from assistant.ui import formatting
 
-ASK_TIMEOUT: Final = 24 * 60 * 60.0
+ASK_TIMEOUT: Final = 24 * 60 * 60
 """Seconds a question waits for an answer (Chainlit's default is 90)."""
 
 BUTTONS: Final = {
@@ -38,8 +38,11 @@ class _Back:
 BACK: Final = _Back()
 
 
-async def ask(approval: ApprovalNeeded, timeout: float = ASK_TIMEOUT) -> dict[str, Any] | None:
-    """Show ``approval`` and return the person's decision as a resume value."""
+async def ask(approval: ApprovalNeeded, within: int = ASK_TIMEOUT) -> dict[str, Any] | None:
+    """Show ``approval`` and return the person's decision as a resume value.
+
+    ``within``: seconds each question waits for an answer.
+    """
     request = approval.request
     action = request["action_requests"][0]
     allowed: list[str] = list(request["review_configs"][0]["allowed_decisions"])
@@ -48,7 +51,9 @@ async def ask(approval: ApprovalNeeded, timeout: float = ASK_TIMEOUT) -> dict[st
     if request.get("error"):
         await cl.Message(content=f"⚠️ That answer could not be used: {request['error']}").send()
     research = name == "research"
-    shown = formatting.plan_markdown(args) if research else formatting.tool_request_markdown(name, args)
+    shown = (
+        formatting.plan_markdown(args) if research else formatting.tool_request_markdown(name, args)
+    )
     await cl.Message(content=shown).send()
     question = (
         "Run this plan? You can also edit it, reject it, or give feedback to get a new plan."
@@ -66,7 +71,7 @@ async def ask(approval: ApprovalNeeded, timeout: float = ASK_TIMEOUT) -> dict[st
         if decision in allowed
     ]
     while True:
-        chosen = await cl.AskActionMessage(content=question, actions=buttons, timeout=timeout).send()
+        chosen = await cl.AskActionMessage(content=question, actions=buttons, timeout=within).send()
         if chosen is None:
             return None
         decision = chosen["payload"].get("decision")
@@ -80,23 +85,23 @@ async def ask(approval: ApprovalNeeded, timeout: float = ASK_TIMEOUT) -> dict[st
                 if research
                 else f"What should the assistant do instead of running {name}?"
             )
-            feedback = await ask_text(f"{prompt} (Send `{CANCEL}` to go back.)", timeout)
+            feedback = await ask_text(f"{prompt} (Send `{CANCEL}` to go back.)", within)
             if feedback is None:
                 return None
             if feedback.strip().lower() != CANCEL:
                 return approvals.respond(feedback.strip())
         elif decision == "edit":
-            edited = await (edit_plan(args, timeout) if research else edit_args(name, args, timeout))
+            edited = await (edit_plan(args, within) if research else edit_args(name, args, within))
             if edited is None:
                 return None
             if not isinstance(edited, _Back):
                 return approvals.edit(name, edited)
 
 
-async def ask_text(question: str, timeout: float) -> str | None:
+async def ask_text(question: str, within: int) -> str | None:
     """The person's next message in answer to ``question`` (None: no answer in time)."""
     while True:
-        answer = await cl.AskUserMessage(content=question, timeout=timeout).send()
+        answer = await cl.AskUserMessage(content=question, timeout=within).send()
         if answer is None:
             return None
         text = str(answer.get("output") or "").strip()
@@ -104,7 +109,7 @@ async def ask_text(question: str, timeout: float) -> str | None:
             return text
 
 
-async def edit_plan(args: Mapping[str, Any], timeout: float) -> dict[str, Any] | _Back | None:
+async def edit_plan(args: Mapping[str, Any], within: int) -> dict[str, Any] | _Back | None:
     """Let the person rewrite the plan as text; parse it, explaining any mistake."""
     question = (
         "Edit the plan and send it back as your next message. Keep the format: a `Title:` "
@@ -112,7 +117,7 @@ async def edit_plan(args: Mapping[str, Any], timeout: float) -> dict[str, Any] |
         f"Send `{CANCEL}` to go back.\n\n```text\n{plan_to_text(dict(args))}\n```"
     )
     while True:
-        text = await ask_text(question, timeout)
+        text = await ask_text(question, within)
         if text is None:
             return None
         if text.lower() == CANCEL:
@@ -126,7 +131,9 @@ async def edit_plan(args: Mapping[str, Any], timeout: float) -> dict[str, Any] |
             )
 
 
-async def edit_args(name: str, args: Mapping[str, Any], timeout: float) -> dict[str, Any] | _Back | None:
+async def edit_args(
+    name: str, args: Mapping[str, Any], within: int
+) -> dict[str, Any] | _Back | None:
     """Let the person send new JSON arguments for tool ``name``."""
     current = json.dumps(dict(args), indent=2, ensure_ascii=False)
     question = (
@@ -134,7 +141,7 @@ async def edit_args(name: str, args: Mapping[str, Any], timeout: float) -> dict[
         f"```json\n{current}\n```"
     )
     while True:
-        text = await ask_text(question, timeout)
+        text = await ask_text(question, within)
         if text is None:
             return None
         if text.lower() == CANCEL:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import chainlit as cl
 
 from assistant.engine import Engine, RunConfig
 from assistant.errors import InputError, describe
-from assistant.events import Event
 from assistant.ui import approvals, settings_panel
 from assistant.ui.render import TurnView
 
@@ -25,6 +24,8 @@ log = logging.getLogger(__name__)
 
 CONTINUE_ACTION = "continue_run"
 STOP_WAIT_S = 10.0
+
+Work = Callable[[TurnView], Awaitable[None]]
 
 
 def continue_button(label: str) -> cl.Action:
@@ -41,14 +42,14 @@ class Conversation:
         thread_id: str,
         owner: str | None,
         values: dict[str, Any],
-        ask_timeout: float = approvals.ASK_TIMEOUT,
+        ask_within: int = approvals.ASK_TIMEOUT,
     ) -> None:
         """``values``: the chat settings panel's values for this conversation."""
         self.engine = engine
         self.thread_id = thread_id
         self.owner = owner
         self.values = values
-        self.ask_timeout = ask_timeout
+        self.ask_within = ask_within
         self.asking = False
         self.detached = False
         self._stop_note = "Stopped."
@@ -56,7 +57,7 @@ class Conversation:
 
     @property
     def options(self) -> RunConfig:
-        """This conversation's per-run overrides."""
+        """This conversation's per-run overrides (the settings panel)."""
         return settings_panel.run_config(self.values)
 
     @property
@@ -66,28 +67,21 @@ class Conversation:
 
     async def send(self, text: str) -> None:
         """Run a turn for the person's message; returns when it is over."""
-        events = self.engine.chat(self.thread_id, text, self.options, owner=self.owner)
-        await self._start(self._drive(events), wait=True)
+        self.detached = False
+        await self._run(lambda view: self._turn(view, text), wait=True)
 
-    async def resume(self) -> None:
-        """On reopening: show a pending approval again, or offer to finish an unfinished run."""
-        if await self.engine.pending(self.thread_id):
-            await cl.Message(content="This conversation is waiting for your decision.").send()
-            await self._start(self._drive(None), wait=False)
-        elif (await self.engine.snapshot(self.thread_id)).next:
-            await cl.Message(
-                content="The last request in this conversation did not finish (it was "
-                "stopped, failed or the server restarted).",
-                actions=[continue_button("Continue it")],
-            ).send()
+    def reopen(self) -> None:
+        """The thread was reopened: in the background, ask a pending approval again, or
+        offer to finish a run that was cut short."""
+        if not self.busy:
+            self._task = asyncio.create_task(
+                self._in_background(self._guarded(self._reopen)), name=f"reopen {self.thread_id}"
+            )
 
     async def continue_run(self) -> None:
-        """Start the unfinished run again from its last checkpoint (in the background)."""
-        if not (await self.engine.snapshot(self.thread_id)).next:
-            await cl.Message(content="Nothing is left to continue in this conversation.").send()
-            return
-        events = self.engine.continue_run(self.thread_id, options=self.options)
-        await self._start(self._drive(events), wait=False)
+        """Run the thread again from its last checkpoint (Retry, Continue), in the background."""
+        self.detached = False
+        await self._run(self._continue, wait=False)
 
     async def stop(self) -> None:
         """Cancel the running task; offer to continue if work was left unfinished."""
@@ -95,10 +89,15 @@ class Conversation:
         if task is None or task.done():
             return
         self._stop_note = "Stopped."
-        if not task.cancelling():  # Chainlit's Stop may already have cancelled it
+        if not task.cancelling():  # Chainlit's Stop has already cancelled a message's run
             task.cancel()
         await asyncio.wait({task}, timeout=STOP_WAIT_S)
-        if (await self.engine.snapshot(self.thread_id)).next:
+        try:
+            unfinished = bool((await self.engine.snapshot(self.thread_id)).next)
+        except Exception:
+            log.exception("could not read the state of thread %s", self.thread_id)
+            return
+        if unfinished:
             await cl.Message(
                 content="Stopped. Everything up to the last finished step is kept: send a "
                 "new message, or continue where it stopped.",
@@ -116,39 +115,71 @@ class Conversation:
             self._stop_note = "Waiting for your decision: it is asked again when you come back."
             self._task.cancel()
 
-    async def _start(self, work: Coroutine[Any, Any, None], *, wait: bool) -> None:
+    async def _turn(self, view: TurnView, text: str) -> None:
+        if await self.engine.pending(self.thread_id):
+            await cl.Message(
+                content="This conversation is still waiting for your decision, so your "
+                "message was not sent. Answer below (Reject drops the request), then write again."
+            ).send()
+        else:
+            await view.draw(self.engine.chat(self.thread_id, text, self.options, owner=self.owner))
+        await self._answer_pending(view)
+
+    async def _reopen(self, view: TurnView) -> None:
+        if await self.engine.pending(self.thread_id):
+            await cl.Message(content="This conversation is waiting for your decision.").send()
+            await self._answer_pending(view)
+        elif (await self.engine.snapshot(self.thread_id)).next:
+            await cl.Message(
+                content="The last request in this conversation did not finish (it was "
+                "stopped, failed or the server restarted).",
+                actions=[continue_button("Continue it")],
+            ).send()
+
+    async def _continue(self, view: TurnView) -> None:
+        if not (await self.engine.snapshot(self.thread_id)).next:
+            await cl.Message(content="Nothing is left to continue in this conversation.").send()
+            return
+        await view.draw(self.engine.continue_run(self.thread_id, options=self.options))
+        await self._answer_pending(view)
+
+    async def _answer_pending(self, view: TurnView) -> None:
+        """Ask each pending approval and resume with the answers, until none is left."""
+        while True:
+            pending = await self.engine.pending(self.thread_id)
+            if not pending or self.detached:
+                return
+            answers: dict[str, Any] = {}
+            self.asking = True
+            try:
+                for approval in pending:
+                    answer = await approvals.ask(approval, self.ask_within)
+                    if answer is None:
+                        return  # nobody answered in time: it stays pending for next time
+                    answers[approval.interrupt_id] = answer
+            finally:
+                self.asking = False
+            await view.draw(self.engine.resume(self.thread_id, answers, options=self.options))
+
+    async def _run(self, work: Work, *, wait: bool) -> None:
+        """Start ``work`` as this conversation's one task; ``wait`` for it, or not."""
         if self.busy:
-            work.close()
             await cl.Message(
                 content="Still working on the previous request: wait for it, or press Stop."
             ).send()
             return
-        task = asyncio.create_task(work, name=f"run {self.thread_id}")
+        self._stop_note = "Stopped."
+        run = self._guarded(work)
+        task = asyncio.create_task(run if wait else self._in_background(run))
         self._task = task
         if wait:
             await task
 
-    async def _drive(self, events: AsyncIterator[Event] | None) -> None:
-        """Draw ``events``, then ask each pending approval and resume, until none is left."""
+    async def _guarded(self, work: Work) -> None:
+        """Run ``work``; a failure becomes one readable line with a Retry button."""
         view = TurnView()
         try:
-            while True:
-                if events is not None:
-                    await view.draw(events)
-                pending = await self.engine.pending(self.thread_id)
-                if not pending or self.detached:
-                    return
-                answers: dict[str, Any] = {}
-                self.asking = True
-                try:
-                    for approval in pending:
-                        answer = await approvals.ask(approval, self.ask_timeout)
-                        if answer is None:
-                            return  # nobody answered: it stays pending for next time
-                        answers[approval.interrupt_id] = answer
-                finally:
-                    self.asking = False
-                events = self.engine.resume(self.thread_id, answers, options=self.options)
+            await work(view)
         except asyncio.CancelledError:
             await view.abort(self._stop_note)
             raise
@@ -161,3 +192,13 @@ class Conversation:
             await cl.Message(
                 content=f"⚠️ {describe(exc)}", actions=[continue_button("Retry")]
             ).send()
+
+    @staticmethod
+    async def _in_background(work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` with the page showing it as busy (and the Stop button), as a message."""
+        emitter = cl.context.emitter
+        await emitter.task_start()
+        try:
+            await work
+        finally:
+            await emitter.task_end()

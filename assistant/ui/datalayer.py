@@ -21,8 +21,6 @@ from typing import Any
 from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
 from chainlit.data.storage_clients.base import BaseStorageClient
 
-BUSY_TIMEOUT_S = 30.0
-
 TABLES: dict[str, dict[str, str]] = {
     "users": {
         "id": "TEXT PRIMARY KEY",
@@ -100,11 +98,11 @@ INDEXES = {
 }
 
 
-def ensure_schema(path: Path) -> list[str]:
+def ensure_schema(path: Path, busy_timeout: float = 10.0) -> list[str]:
     """Create the tables at ``path`` and add missing columns; return what was added."""
     path.parent.mkdir(parents=True, exist_ok=True)
     added: list[str] = []
-    with sqlite3.connect(path, timeout=BUSY_TIMEOUT_S) as conn:
+    with sqlite3.connect(path, timeout=busy_timeout) as conn:
         conn.execute("PRAGMA journal_mode=WAL")
         for table, columns in TABLES.items():
             body = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
@@ -125,14 +123,21 @@ def ensure_schema(path: Path) -> list[str]:
 class OrderedDataLayer(SQLAlchemyDataLayer):
     """``SQLAlchemyDataLayer`` whose step writes are applied in the order they were issued."""
 
-    def __init__(self, conninfo: str, storage_provider: BaseStorageClient | None) -> None:
-        """Connect to ``conninfo`` (SQLite, with a busy timeout)."""
+    def __init__(
+        self, conninfo: str, storage_provider: BaseStorageClient | None, busy_timeout: float
+    ) -> None:
+        """Connect to ``conninfo`` (SQLite, waiting up to ``busy_timeout`` s for a lock)."""
         super().__init__(
-            conninfo,
-            connect_args={"timeout": BUSY_TIMEOUT_S},
-            storage_provider=storage_provider,
+            conninfo, connect_args={"timeout": busy_timeout}, storage_provider=storage_provider
         )
         self._writes = asyncio.Lock()
+
+    async def get_thread_author(self, thread_id: str) -> str:
+        """The thread's owner, or "" for an unknown thread (so the HTTP API answers 404)."""
+        try:
+            return await super().get_thread_author(thread_id)
+        except ValueError:
+            return ""
 
     async def create_step(self, step_dict: Any) -> None:
         """Insert or update a step after every write issued before it (``update_step`` too).
@@ -144,6 +149,8 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
             await super().create_step(step_dict)
 
 
-def build_data_layer(path: Path, storage: BaseStorageClient) -> OrderedDataLayer:
+def build_data_layer(
+    path: Path, storage: BaseStorageClient, busy_timeout: float = 10.0
+) -> OrderedDataLayer:
     """The data layer on the SQLite file ``path`` (its schema must exist)."""
-    return OrderedDataLayer(f"sqlite+aiosqlite:///{path}", storage_provider=storage)
+    return OrderedDataLayer(f"sqlite+aiosqlite:///{path}", storage, busy_timeout)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import mimetypes
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from chainlit.auth import get_current_user
@@ -33,8 +33,8 @@ class LocalFileStorage(BaseStorageClient):
 
     def path_for(self, object_key: str) -> Path:
         """The file of ``object_key``; ``ValueError`` if the key leaves ``root``."""
-        parts = PurePosixPath(object_key).parts
-        if not parts or object_key.startswith("/") or any(p in ("..", ".", "") for p in parts):
+        parts = object_key.split("/")
+        if any(part in ("", ".", "..") or "\\" in part for part in parts):
             raise ValueError(f"invalid object key {object_key!r}")
         return self.root.joinpath(*parts)
 
@@ -78,7 +78,9 @@ class LocalFileStorage(BaseStorageClient):
 def download_route(storage: LocalFileStorage) -> APIRoute:
     """``GET /assistant/files/{key}``: the file, to its owner only (others get 404)."""
 
-    async def download(object_key: str, user: Any = Depends(get_current_user)) -> FileResponse:
+    async def download(
+        object_key: str, user: Annotated[Any, Depends(get_current_user)]
+    ) -> FileResponse:
         owner = object_key.split("/", 1)[0]
         if not isinstance(user, PersistedUser) or user.id != owner:
             raise HTTPException(status_code=404, detail="File not found")

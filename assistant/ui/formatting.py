@@ -19,26 +19,32 @@ def escape(text: str) -> str:
 
 
 def plural(count: int, word: str) -> str:
-    """``1 section``, ``3 sections``."""
-    return f"{count} {word}{'' if count == 1 else 's'}"
+    """``1 section``, ``3 sections``, ``2 web searches``."""
+    if count == 1:
+        return f"{count} {word}"
+    return f"{count} {word}{'es' if word.endswith(('s', 'sh', 'ch', 'x')) else 's'}"
 
 
 def plan_markdown(args: Mapping[str, Any]) -> str:
     """A research plan (the ``research`` approval's arguments), section by section."""
     sections: Sequence[Mapping[str, Any]] = args.get("sections") or []
     queries = sum(len(s.get("queries") or []) for s in sections)
+    summary = f"{plural(len(sections), 'section')}, {plural(queries, 'web search')}"
+    topic = args.get("topic")
     lines = [
-        f"### Research plan: {escape(args.get('title') or args.get('topic') or 'untitled')}",
+        f"### Research plan: {escape(args.get('title') or topic or 'untitled')}",
         "",
-        f"Topic: *{escape(args.get('topic') or '')}* · {plural(len(sections), 'section')}, "
-        f"{plural(queries, 'web search')}",
+        f"Topic: *{escape(topic)}* · {summary}" if topic else summary.capitalize(),
         "",
     ]
     for number, section in enumerate(sections, 1):
-        lines.append(f"**{number}. {escape(section.get('name') or '')}**  ")
-        lines.append(escape(section.get("description") or ""))
+        name, description = (
+            escape(section.get("name") or ""),
+            escape(section.get("description") or ""),
+        )
         searches = ", ".join(f"`{q}`" for q in section.get("queries") or [])
-        lines.extend([f"Searches: {searches}", ""])
+        lines.append(f"{number}. **{name}** — {description}  ")
+        lines.append(f"   Searches: {searches}")
     return "\n".join(lines).rstrip() + "\n"
 
 

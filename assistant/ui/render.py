@@ -40,8 +40,8 @@ def new_step(
     output: str,
     *,
     parent: cl.Step | None = None,
-    input: Any = None,
-    open_: bool = False,
+    arguments: Any = None,
+    expanded: bool = False,
 ) -> cl.Step:
     """A tool step with its output already set (send it once, then update it).
 
@@ -53,17 +53,19 @@ def new_step(
         name=name,
         type="tool",
         parent_id=parent.id if parent else (enclosing[-1].id if enclosing else None),
-        show_input="json" if input is not None else False,
-        default_open=open_,
+        show_input=False if arguments is None else "json",
+        default_open=expanded,
     )
     step.start = utc_now()
-    if input is not None:
-        step.input = input
+    if arguments is not None:
+        step.input = arguments
     step.output = output
     return step
 
 
-async def set_output(step: cl.Step, output: str, *, done: bool = False, error: bool = False) -> None:
+async def set_output(
+    step: cl.Step, output: str, *, done: bool = False, error: bool = False
+) -> None:
     """Change what ``step`` shows, and persist it."""
     step.output = output
     step.is_error = error
@@ -79,13 +81,16 @@ class ResearchView:
         """Use ``ResearchView.open``."""
         self.parent = parent
         self.workers: dict[int, cl.Step] = {}
+        self.queries: dict[int, str] = {}
         self.written = 0
         self.synthesis: cl.Step | None = None
+        self.report_name: str | None = None
 
     @classmethod
     async def open(cls, topic: str | None) -> ResearchView:
         """Show the parent step."""
-        parent = new_step("Research", "Planning the report…", input=topic, open_=True)
+        about = f" on *{formatting.escape(topic)}*" if topic else ""
+        parent = new_step("Research", f"Planning the report{about}…", expanded=True)
         await parent.send()
         return cls(parent)
 
@@ -104,8 +109,8 @@ class ResearchView:
     async def started(self, event: SectionStarted) -> None:
         """A worker began its section."""
         name = f"Worker {event.index + 1}/{event.total}: {formatting.brief(event.name, 60)}"
-        searching = ", ".join(f"`{q}`" for q in event.queries)
-        step = new_step(name, f"Searching: {searching}", parent=self.parent, input=event.queries)
+        self.queries[event.index] = "Searches: " + ", ".join(f"`{q}`" for q in event.queries)
+        step = new_step(name, f"{self.queries[event.index]}\n\nSearching…", parent=self.parent)
         self.workers[event.index] = step
         await step.send()
         await set_output(self.parent, formatting.progress(self.written, event.total))
@@ -121,6 +126,8 @@ class ResearchView:
         else:
             text = f"Could not be written: {event.error or 'unknown reason'}"
         failed = event.status != "ok"
+        if event.index in self.queries:
+            text = f"{self.queries.pop(event.index)}\n\n{text}"
         step = self.workers.pop(event.index, None)
         if step is None:
             name = f"Worker {event.index + 1}/{event.total}: {formatting.brief(event.name, 60)}"
@@ -143,7 +150,7 @@ class ResearchView:
 
     async def report(self, event: ReportReady) -> None:
         """The report is ready: finish the synthesis step and post the report."""
-        name = Path(event.path).name
+        name = self.report_name = Path(event.path).name
         summary = f"Report assembled and saved as `{name}`."
         if self.synthesis is None:
             self.synthesis = new_step("Synthesis", summary, parent=self.parent)
@@ -151,7 +158,7 @@ class ResearchView:
             await self.synthesis.send()
         else:
             await set_output(self.synthesis, summary, done=True)
-        await set_output(self.parent, f"Report ready ({self.written} sections).")
+        await set_output(self.parent, "Report ready.")
         attachment = cl.File(name=name, path=event.path, mime="text/markdown", display="inline")
         await cl.Message(
             content=formatting.report_for_chat(event.markdown), elements=[attachment]
@@ -159,8 +166,12 @@ class ResearchView:
 
     async def closed(self, result: ToolResult) -> None:
         """The research tool returned (report done, plan rejected, or failed)."""
-        first_line = result.content.strip().splitlines()[0] if result.content.strip() else ""
-        await set_output(self.parent, first_line or "Done.", done=True, error=result.error)
+        if self.report_name and not result.error:
+            sections = formatting.plural(self.written, "section")
+            text = f"Report ready: {sections}, saved as `{self.report_name}`."
+        else:
+            text = result.content.strip().splitlines()[0] if result.content.strip() else "Done."
+        await set_output(self.parent, text, done=True, error=result.error)
 
     async def abort(self, note: str) -> None:
         """The run stopped early: say so on every open step."""
@@ -168,7 +179,7 @@ class ResearchView:
             if step.end is None:
                 await set_output(step, f"{step.output}\n\n{note}", done=True)
         self.workers.clear()
-        await set_output(self.parent, f"{self.parent.output} {note}", done=True)
+        await set_output(self.parent, f"{self.parent.output.rstrip('.…')}. {note}", done=True)
 
 
 class TurnView:
@@ -200,7 +211,7 @@ class TurnView:
                 self.research = await ResearchView.open(str(args.get("topic") or "") or None)
             case ToolCall(id=call_id, name=name, args=args):
                 await self.end_answer()
-                step = new_step(name, "Running…", input=args)
+                step = new_step(name, "Running…", arguments=args)
                 self.tools[call_id] = step
                 await step.send()
             case ToolResult(name="research"):
@@ -208,14 +219,13 @@ class TurnView:
                 await research.closed(event)
                 self.research = None
             case ToolResult(id=call_id, name=name, content=content, error=error):
-                step = self.tools.pop(call_id, None)
-                if step is None:
+                if call_id in self.tools:
+                    await set_output(self.tools.pop(call_id), content, done=True, error=error)
+                else:
                     step = new_step(name, content)
                     step.is_error = error
                     step.end = step.start
                     await step.send()
-                else:
-                    await set_output(step, content, done=True, error=error)
             case PlanReady(plan=plan):
                 await (await self._research()).planned(plan)
             case SectionStarted():

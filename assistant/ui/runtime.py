@@ -31,6 +31,17 @@ def files_dir(settings: Settings) -> Path:
     return settings.data_dir / "files"
 
 
+def history(settings: Settings) -> OrderedDataLayer:
+    """Chainlit's data layer on the history database; Chainlit owns and closes it.
+
+    It connects lazily, so building it is cheap; ``Runtime.open`` creates the schema
+    before the server takes its first request.
+    """
+    return build_data_layer(
+        history_path(settings), LocalFileStorage(files_dir(settings)), settings.db_timeout
+    )
+
+
 @dataclass
 class Runtime:
     """The engine and stores of this server process."""
@@ -43,7 +54,7 @@ class Runtime:
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
         """Create or upgrade the history schema and open the engine."""
-        await asyncio.to_thread(ensure_schema, history_path(settings))
+        await asyncio.to_thread(ensure_schema, history_path(settings), settings.db_timeout)
         stack = contextlib.AsyncExitStack()
         try:
             engine = await stack.enter_async_context(Engine.open(settings))
@@ -52,18 +63,21 @@ class Runtime:
             raise
         return cls(settings, engine, LocalFileStorage(files_dir(settings)), stack)
 
-    def data_layer(self) -> OrderedDataLayer:
-        """Chainlit's data layer on the history database (Chainlit closes it at shutdown)."""
-        return build_data_layer(history_path(self.settings), self.files)
-
     async def close(self) -> None:
         """Close the engine's connections and clients."""
         await self._exit.aclose()
 
 
-def attach(app: FastAPI, runtime: Runtime | None) -> None:
-    """Keep ``runtime`` on ``app`` (None detaches it)."""
+def attach(app: FastAPI, runtime: Runtime) -> None:
+    """Keep ``runtime`` on ``app``."""
     app.state.assistant_runtime = runtime
+
+
+def detach(app: FastAPI) -> Runtime | None:
+    """Take the runtime off ``app`` (None if start-up failed before attaching one)."""
+    runtime = getattr(app.state, "assistant_runtime", None)
+    app.state.assistant_runtime = None
+    return runtime if isinstance(runtime, Runtime) else None
 
 
 def current(app: FastAPI) -> Runtime:

@@ -1,0 +1,100 @@
+"""``assistant ui``: start the Chainlit server for ``app.py``.
+
+Chainlit reads ``.chainlit/config.toml``, ``chainlit.md`` and ``public/`` from its app root,
+taken from ``CHAINLIT_APP_ROOT`` when it imports its config (else the current directory):
+the launcher sets it to the repository root before Chainlit is imported, so the UI looks
+the same from any working directory. Settings are checked first, so a bad value ends the
+start with one line and exit code 2, as in the rest of the CLI.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import sys
+from pathlib import Path
+
+from assistant.settings import SettingsError, load_settings
+from assistant.ui import auth
+
+APP_ROOT = Path(__file__).resolve().parents[2]
+APP_FILE = Path(__file__).resolve().with_name("app.py")
+SECRET_FILE = "auth_secret"
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def run_ui(host: str, port: int) -> int:
+    """Serve the chat UI on ``host:port`` until interrupted; return the exit code."""
+    try:
+        settings = load_settings()
+        users = auth.parse_users(os.environ.get(auth.USERS_ENV))
+    except (SettingsError, auth.UsersError) as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
+    if not 0 < port < 65536:
+        print(f"error: invalid port {port}: use 1-65535", file=sys.stderr, flush=True)
+        return EXIT_USAGE
+    problem = _cannot_listen(host, port)
+    if problem:
+        print(f"error: cannot listen on {host}:{port}: {problem}", file=sys.stderr, flush=True)
+        return EXIT_ERROR
+    secret = os.environ.get("CHAINLIT_AUTH_SECRET") or auth.ensure_secret(
+        settings.data_dir / SECRET_FILE
+    )
+    os.environ.update(
+        CHAINLIT_APP_ROOT=str(APP_ROOT),
+        CHAINLIT_AUTH_SECRET=secret,
+        CHAINLIT_HOST=host,
+        CHAINLIT_PORT=str(port),
+    )
+    who = (
+        f"sign in as one of: {', '.join(users)}"
+        if users
+        else f"signed in automatically as '{auth.LOCAL_USER}'"
+    )
+    print(f"Assistant UI on http://{_shown(host)}:{port} ({who})", file=sys.stderr, flush=True)
+    if not users and not _is_loopback(host):
+        print(
+            f"warning: {host} is reachable from other machines and there is no sign-in: "
+            f"set {auth.USERS_ENV}=name:password,... to require one",
+            file=sys.stderr,
+            flush=True,
+        )
+    # Imported only now: Chainlit reads CHAINLIT_APP_ROOT when its config module loads.
+    from chainlit.cli import run_chainlit
+    from chainlit.config import config
+
+    config.run.headless = True
+    run_chainlit(str(APP_FILE))
+    return 0
+
+
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on (checked as uvicorn binds), or None."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        return str(exc.strerror or exc)
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return str(exc.strerror or exc).lower()
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _shown(host: str) -> str:
+    return "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host

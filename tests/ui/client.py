@@ -1,0 +1,213 @@
+"""A test client for the running Chainlit app: HTTP sign-in, then its socket.io protocol.
+
+It records every event the server emits, and turns each ``ask`` (a socket.io call that
+the server awaits) into an ``Ask`` the test answers, like a person clicking a button.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import socketio
+
+Event = tuple[str, Any]
+
+
+async def sign_in(base_url: str, username: str, password: str) -> str:
+    """``POST /login``; return the ``Cookie`` header value carrying the access token."""
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        response = await http.post("/login", data={"username": username, "password": password})
+        response.raise_for_status()
+        token = response.cookies.get("access_token")
+    assert token, "no access_token cookie after sign-in"
+    return f"access_token={token}"
+
+
+@dataclass
+class Ask:
+    """A question the app is waiting on: answer it once."""
+
+    message: dict[str, Any]
+    spec: dict[str, Any]
+    actions: list[dict[str, Any]]
+    reply: asyncio.Future[Any] = field(repr=False)
+
+    def action(self, decision: str) -> dict[str, Any]:
+        """The button whose payload decision is ``decision``."""
+        for action in self.actions:
+            if action["payload"].get("decision") == decision or action["name"] == decision:
+                return action
+        raise AssertionError(f"no {decision!r} button among {[a['name'] for a in self.actions]}")
+
+    def click(self, decision: str) -> None:
+        """Press a button of an action question."""
+        assert self.spec["type"] == "action", self.spec
+        self.reply.set_result(self.action(decision))
+
+    def say(self, text: str, thread_id: str) -> None:
+        """Answer a text question."""
+        assert self.spec["type"] == "text", self.spec
+        self.reply.set_result(user_message(text, thread_id))
+
+
+def user_message(text: str, thread_id: str) -> dict[str, Any]:
+    """A ``user_message`` step as the web app sends it."""
+    return {
+        "id": str(uuid.uuid4()),
+        "threadId": thread_id,
+        "type": "user_message",
+        "name": "User",
+        "output": text,
+        "createdAt": datetime.datetime.now(datetime.UTC).isoformat(),
+    }
+
+
+class ChatClient:
+    """One browser session, over socket.io."""
+
+    def __init__(self, base_url: str, cookie: str) -> None:
+        """Use ``await ChatClient.open(...)``."""
+        self.base_url = base_url
+        self.cookie = cookie
+        self.session_id = str(uuid.uuid4())
+        self.thread_id = ""
+        self.events: list[Event] = []
+        self.asks: asyncio.Queue[Ask] = asyncio.Queue()
+        self._changed = asyncio.Event()
+        self._actions: dict[str, dict[str, Any]] = {}
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.sio.on("*", self._record)
+        self.sio.on("ask", self._ask)
+
+    @classmethod
+    async def open(cls, base_url: str, cookie: str, thread_id: str = "") -> ChatClient:
+        """Connect (resuming ``thread_id`` if given) and wait for the session to start."""
+        client = cls(base_url, cookie)
+        await client.connect(thread_id)
+        return client
+
+    async def connect(self, thread_id: str = "") -> None:
+        """Connect a session; with ``thread_id`` Chainlit runs ``on_chat_resume``."""
+        auth = {
+            "sessionId": self.session_id,
+            "clientType": "webapp",
+            "threadId": thread_id,
+            "userEnv": "{}",
+            "chatProfile": "",
+        }
+        await self.sio.connect(
+            self.base_url,
+            socketio_path="/ws/socket.io",
+            headers={"Cookie": self.cookie},
+            auth=auth,
+            transports=["websocket"],
+            wait_timeout=10,
+        )
+        await self.sio.emit("connection_successful")
+        self.thread_id = thread_id
+
+    async def close(self) -> None:
+        """Disconnect."""
+        await self.sio.disconnect()
+
+    async def send(self, text: str) -> str:
+        """Send a chat message; return its id. The app names the thread (``thread_id``)."""
+        message = user_message(text, self.thread_id)
+        await self.sio.emit("client_message", {"message": message, "fileReferences": []})
+        return str(message["id"])
+
+    async def turn(self, text: str, within: float = 30) -> None:
+        """Send ``text`` and wait until the app's message handler has finished with it."""
+        await self.finished(await self.send(text), within)
+
+    async def finished(self, message_id: str, within: float = 30) -> None:
+        """Wait until the app's handler for message ``message_id`` has returned."""
+        await self.wait_for(
+            lambda name, data: (
+                name == "update_message"
+                and data.get("type") == "run"
+                and data.get("parentId") == message_id
+            ),
+            within,
+        )
+
+    async def stop(self) -> None:
+        """Press Stop."""
+        await self.sio.emit("stop")
+
+    async def next_ask(self, within: float = 20) -> Ask:
+        """The next question the app asks."""
+        return await asyncio.wait_for(self.asks.get(), within)
+
+    async def wait_for(
+        self, predicate: Callable[[str, Any], bool], within: float = 20, start: int = 0
+    ) -> Event:
+        """The first event (from index ``start``) matching ``predicate``."""
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            for name, data in self.events[start:]:
+                if predicate(name, data):
+                    return name, data
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                names = [name for name, _ in self.events[-20:]]
+                raise AssertionError(f"no matching event in {within}s; last events: {names}")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+
+    async def message_containing(self, text: str, within: float = 20, start: int = 0) -> str:
+        """The content of the first assistant message (new or updated) containing ``text``."""
+        _, data = await self.wait_for(
+            lambda name, data: (
+                name in ("new_message", "update_message")
+                and data.get("type") == "assistant_message"
+                and text in (data.get("output") or "")
+            ),
+            within,
+            start,
+        )
+        return str(data["output"])
+
+    def messages(self) -> list[str]:
+        """Every assistant message's content so far (last version of each)."""
+        latest: dict[str, str] = {}
+        for name, data in self.events:
+            if (
+                name in ("new_message", "update_message")
+                and data.get("type") == "assistant_message"
+            ):
+                latest[data["id"]] = data.get("output") or ""
+        return list(latest.values())
+
+    def steps(self) -> dict[str, dict[str, Any]]:
+        """Every tool step's last version, by id."""
+        latest: dict[str, dict[str, Any]] = {}
+        for name, data in self.events:
+            if name in ("new_message", "update_message") and data.get("type") == "tool":
+                latest[data["id"]] = data
+        return latest
+
+    async def _record(self, name: str, data: Any = None) -> None:
+        if name == "action":
+            self._actions[data["id"]] = data
+        elif name == "first_interaction":
+            self.thread_id = data["thread_id"]
+        self.events.append((name, data))
+        self._changed.set()
+
+    async def _ask(self, data: dict[str, Any]) -> Any:
+        spec = data["spec"]
+        actions = [self._actions[key] for key in spec.get("keys") or [] if key in self._actions]
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.events.append(("ask", data))
+        self._changed.set()
+        await self.asks.put(Ask(data["msg"], spec, actions, reply))
+        return await reply

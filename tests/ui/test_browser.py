@@ -1,0 +1,110 @@
+"""End to end in headless Chromium: sign in, research, approve, reload, reopen from history.
+
+Uses Debian's ``/usr/bin/chromium`` through PyPI's ``playwright`` (no browser download).
+Screenshots go to the test's temporary directory; with ``UPDATE_SCREENSHOT=1`` the last
+one (the reopened thread with its research steps open) is copied to ``docs/screenshot.png``
+for the README, so an ordinary test run leaves the work tree clean.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from tests.ui.conftest import ROOT, UiServer
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TIMEOUT_MS = 20_000
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's chromium: apt-get install -y chromium"
+)
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """Headless Chromium."""
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def sign_in(page: Page, base_url: str, user: str, password: str) -> None:
+    """Fill the login form."""
+    await page.goto(base_url)
+    await page.fill("#email", user)
+    await page.fill("#password", password)
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("#chat-input", timeout=TIMEOUT_MS)
+
+
+async def shot(page: Page, path: Path) -> None:
+    """A screenshot with CSS animations finished (steps open with an animation)."""
+    await page.screenshot(path=path, animations="disabled")
+
+
+async def test_research_approve_reload_and_reopen_from_history(
+    server: UiServer, browser: Browser, tmp_path: Path
+) -> None:
+    context = await browser.new_context(viewport={"width": 1280, "height": 960})
+    page = await context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        await sign_in(page, server.url, "alice", "secret1")
+        await page.fill("#chat-input", "Research how ocean tides work")
+        await page.click("#chat-submit")
+
+        approve = page.get_by_role("button", name="Approve")
+        await expect(approve).to_be_visible()
+        await expect(page.get_by_text("Research plan: A Report")).to_be_visible()
+        await shot(page, tmp_path / "1-plan-approval.png")
+        await approve.click()
+
+        sources = page.get_by_role("heading", name="Sources")
+        await expect(sources).to_be_visible()
+        source = page.get_by_role("link", name="How Ocean Tides Work Aspect 1 — source 1")
+        await expect(source).to_have_attribute(
+            "href", "https://example.test/how-ocean-tides-work-aspect-1/1"
+        )
+        await expect(page.locator("a[download$='.md']")).to_be_visible()
+        await expect(page.get_by_text("Done. Report saved to")).to_be_visible()
+        await shot(page, tmp_path / "2-report.png")
+        thread_url = page.url
+
+        await page.reload()
+        await expect(page.get_by_role("heading", name="Sources")).to_be_visible()
+        await shot(page, tmp_path / "3-reloaded.png")
+
+        await page.goto(server.url)  # a new chat, then the old one from the history
+        await expect(page.locator("#chat-input")).to_be_visible()
+        await page.get_by_text("Research how ocean tides work").first.click()
+        await expect(page.get_by_role("heading", name="Sources")).to_be_visible()
+        assert page.url == thread_url
+        research = page.locator("#step-Research")
+        if await research.get_attribute("aria-expanded") != "true":
+            await research.click()
+        await page.get_by_text("Worker 2/3: Part 2").click()
+        await expect(page.get_by_text("Written from 3 sources:")).to_be_visible()
+        await research.scroll_into_view_if_needed()
+        await shot(page, tmp_path / "4-reopened-with-steps.png")
+    finally:
+        await context.close()
+    if os.environ.get("UPDATE_SCREENSHOT"):
+        shutil.copy(tmp_path / "4-reopened-with-steps.png", ROOT / "docs" / "screenshot.png")

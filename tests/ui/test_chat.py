@@ -1,0 +1,366 @@
+"""The chat UI driven over its socket.io protocol, as the web page drives it.
+
+Each test is one behaviour a person would notice: the reply streams, the plan asks for a
+decision, approve/edit/reject/feedback do what they say, a reopened or restarted
+conversation asks again, Stop stops the work, failures read as sentences, and one user
+never sees another's threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import socketio
+
+from tests.fakes.brain import Brain
+from tests.fakes.openai_server import HttpError, ScriptedOpenAI
+from tests.fakes.search_server import FakeSearch
+from tests.ui.client import ChatClient, sign_in
+from tests.ui.conftest import UiServer
+
+EDITED_PLAN = """Title: Tides, edited
+
+## Moon pull
+How the moon's gravity raises the tides.
+- moon gravity tides
+
+## Sun role
+What the sun adds: spring and neap tides.
+- sun spring neap tides
+"""
+
+
+@contextlib.asynccontextmanager
+async def chat(
+    server: UiServer, user: str = "alice", *, thread_id: str = "", cookie: str = ""
+) -> AsyncIterator[ChatClient]:
+    """A signed-in browser session (resuming ``thread_id`` if given)."""
+    cookie = cookie or await sign_in(server.url, user, {"alice": "secret1", "bob": "secret2"}[user])
+    client = await ChatClient.open(server.url, cookie, thread_id)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def get(server: UiServer, user: str, path: str) -> httpx.Response:
+    """An HTTP GET as ``user``."""
+    cookie = await sign_in(server.url, user, {"alice": "secret1", "bob": "secret2"}[user])
+    async with httpx.AsyncClient(base_url=server.url, headers={"Cookie": cookie}) as http:
+        return await http.get(path)
+
+
+async def click_action(client: ChatClient, name: str) -> None:
+    """Press a message's button (Retry, Continue): Chainlit calls actions over HTTP."""
+    _, action = await client.wait_for(
+        lambda event, data: event == "action" and data["name"] == name
+    )
+    async with httpx.AsyncClient(base_url=client.base_url, headers={"Cookie": client.cookie}) as h:
+        response = await h.post(
+            "/project/action", json={"sessionId": client.session_id, "action": action}
+        )
+    response.raise_for_status()
+
+
+async def saved_thread(server: UiServer, thread_id: str, ready: str) -> dict[str, Any]:
+    """The thread as the history API returns it, once a step's output contains ``ready``."""
+    for _ in range(50):
+        response = await get(server, "alice", f"/project/thread/{thread_id}")
+        thread = response.json()
+        if any(ready in (step.get("output") or "") for step in thread["steps"]):
+            return dict(thread)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no step containing {ready!r} was saved")
+
+
+async def test_a_message_gets_a_streamed_reply(server: UiServer) -> None:
+    async with chat(server) as client:
+        await client.send("hello")
+        _, start = await client.wait_for(lambda event, _: event == "stream_start")
+        answer = await client.message_containing("Here is my answer.")
+        pieces = [
+            d["token"] for e, d in client.events if e == "stream_token" and d["id"] == start["id"]
+        ]
+        assert answer == "Here is my answer."
+        assert start["output"] + "".join(pieces) == answer
+        assert len(pieces) >= 2
+    # The LangGraph thread id is the Chainlit thread id.
+    with contextlib.closing(sqlite3.connect(server.data_dir / "checkpoints.sqlite")) as db:
+        threads = {row[0] for row in db.execute("SELECT DISTINCT thread_id FROM checkpoints")}
+    assert client.thread_id in threads
+
+
+async def test_research_shows_the_plan_and_waits_for_a_decision(server: UiServer) -> None:
+    async with chat(server) as client:
+        await client.send("research tides")
+        ask = await client.next_ask()
+        plan = await client.message_containing("Research plan")
+        assert [a["label"] for a in ask.actions] == ["Approve", "Edit", "Reject", "Feedback"]
+        for n in (1, 2, 3):
+            assert f"**Part {n}**" in plan
+            assert f"`tides aspect {n}`" in plan
+        assert not any(s["name"].startswith("Worker") for s in client.steps().values())
+
+
+async def test_approve_gives_the_report_with_sources_and_a_download(server: UiServer) -> None:
+    async with chat(server) as client:
+        await client.send("research tides")
+        (await client.next_ask()).click("approve")
+        report = await client.message_containing("## Sources", within=30)
+        _, attached = await client.wait_for(
+            lambda event, data: event == "element" and data["name"].endswith(".md")
+        )
+        await client.message_containing("Done.", within=30)
+    assert report.startswith("# A Report")
+    assert "1. [Tides Aspect 1 — source 1](https://example.test/tides-aspect-1/1)" in report
+    assert attached["mime"] == "text/markdown"
+
+
+async def test_steps_are_saved_with_their_output(server: UiServer) -> None:
+    async with chat(server) as client:
+        await client.send("research tides")
+        (await client.next_ask()).click("approve")
+        await client.message_containing("Done.", within=30)
+        live = {step["id"]: step["output"] for step in client.steps().values()}
+    thread = await saved_thread(server, client.thread_id, "Report ready:")
+    saved = {s["id"]: s for s in thread["steps"] if s["type"] == "tool"}
+    assert set(saved) == set(live)
+    assert all(saved[i]["output"] == live[i] for i in live), "a step's last output was lost"
+    names = sorted(s["name"] for s in saved.values())
+    assert names == [
+        "Plan",
+        "Research",
+        "Synthesis",
+        *[f"Worker {n}/3: Part {n}" for n in (1, 2, 3)],
+    ]
+    research = next(s for s in saved.values() if s["name"] == "Research")
+    assert research["output"].startswith("Report ready:")
+    for worker in (s for s in saved.values() if s["name"].startswith("Worker")):
+        assert "Written from 3 sources" in worker["output"]
+        assert worker["parentId"] == research["id"]
+
+
+async def test_the_report_file_downloads_after_a_reload_for_its_owner_only(
+    server: UiServer,
+) -> None:
+    async with chat(server) as client:
+        await client.send("research tides")
+        (await client.next_ask()).click("approve")
+        await client.message_containing("Done.", within=30)
+    thread = await saved_thread(server, client.thread_id, "Report ready:")
+    (element,) = thread["elements"]
+    assert element["url"].startswith("/assistant/files/")
+    owner = await get(server, "alice", element["url"])
+    assert owner.status_code == 200
+    assert owner.text.startswith("# A Report")
+    assert "attachment" in owner.headers["content-disposition"]
+    assert (await get(server, "bob", element["url"])).status_code == 404
+
+
+async def test_reject_runs_nothing(server: UiServer, ui_search: FakeSearch) -> None:
+    searches = len(ui_search.requests)
+    async with chat(server) as client:
+        await client.send("research tides")
+        (await client.next_ask()).click("reject")
+        done = await client.message_containing("Done.", within=30)
+        assert "rejected" in done
+        assert not any("## Sources" in m for m in client.messages())
+        research = next(s for s in client.steps().values() if s["name"] == "Research")
+        assert "nothing was searched" in research["output"]
+    assert len(ui_search.requests) == searches
+
+
+async def test_edit_changes_the_sections(server: UiServer, ui_search: FakeSearch) -> None:
+    searches = len(ui_search.requests)
+    async with chat(server) as client:
+        await client.send("research tides")
+        (await client.next_ask()).click("edit")
+        editor = await client.next_ask()
+        assert editor.spec["type"] == "text"
+        assert "## Part 1" in editor.message["output"]
+        editor.say("just some words, no headings", client.thread_id)
+        again = await client.next_ask()
+        assert "could not be used" in again.message["output"]
+        again.say(f"```text\n{EDITED_PLAN}```", client.thread_id)
+        report = await client.message_containing("## Sources", within=30)
+    assert "## Moon pull" in report
+    assert "## Sun role" in report
+    assert "Part 1" not in report
+    queries = {query for query, _, _ in ui_search.requests[searches:]}
+    assert queries == {"moon gravity tides", "sun spring neap tides"}
+
+
+async def test_feedback_makes_a_new_plan(server: UiServer, ui_brain: Brain) -> None:
+    seen = len(ui_brain.seen_feedback)
+    async with chat(server) as client:
+        await client.send("research tides")
+        (await client.next_ask()).click("respond")
+        (await client.next_ask()).say("Focus on the moon, please.", client.thread_id)
+        (await client.next_ask()).click("reject")
+        await client.message_containing("Done.", within=30)
+        plans = [m for m in client.messages() if m.startswith("### Research plan")]
+    assert len(plans) == 2
+    assert "Focus on the moon, please." in ui_brain.seen_feedback[seen]
+
+
+async def test_reconnecting_shows_the_pending_approval_again(server: UiServer) -> None:
+    async with chat(server) as first:
+        await first.send("research tides")
+        await first.next_ask()
+    await saved_thread(server, first.thread_id, "Research plan")  # Chainlit saves in the background
+    async with chat(server, thread_id=first.thread_id) as again:
+        ask = await again.next_ask()
+        events = [event for event, _ in again.events]
+        _, history = await again.wait_for(lambda event, _: event == "resume_thread")
+        assert events.index("resume_thread") < events.index("ask")
+        assert any("Research plan" in (s.get("output") or "") for s in history["steps"])
+        ask.click("approve")
+        await again.message_containing("## Sources", within=30)
+
+
+async def test_a_message_sent_while_a_decision_is_pending_asks_it_first(
+    server: UiServer,
+) -> None:
+    async with chat(server) as client:
+        await client.send("research tides")
+        await client.next_ask()
+        await client.close()  # the connection drops while the question is open...
+        await saved_thread(server, client.thread_id, "asked again when you come back")
+        await client.connect(client.thread_id)  # ...and the page reconnects to its session
+        hello = await client.send("hello")
+        ask = await client.next_ask()
+        await client.message_containing("your message was not sent")
+        ask.click("reject")
+        await client.message_containing("Done. The person rejected", within=30)
+        await client.finished(hello)
+        await client.turn("hello")
+        assert client.messages()[-1] == "Here is my answer."
+
+
+async def test_a_pending_approval_survives_a_server_restart(server: UiServer) -> None:
+    cookie = await sign_in(server.url, "alice", "secret1")
+    async with chat(server, cookie=cookie) as first:
+        await first.send("research tides")
+        await first.next_ask()
+    await saved_thread(server, first.thread_id, "Research plan")
+    server.kill()
+    server.start()
+    # The same sign-in still works: the auth secret is kept in the data directory.
+    async with chat(server, cookie=cookie, thread_id=first.thread_id) as again:
+        (await again.next_ask()).click("approve")
+        report = await again.message_containing("## Sources", within=30)
+    assert "https://example.test/tides-aspect-3/1" in report
+
+
+async def test_bob_cannot_open_alices_thread(server: UiServer) -> None:
+    async with chat(server, "alice") as client:
+        await client.turn("hello")
+    thread_id = client.thread_id
+    assert (await get(server, "alice", f"/project/thread/{thread_id}")).status_code == 200
+    assert (await get(server, "bob", f"/project/thread/{thread_id}")).status_code in (401, 403)
+    assert (await get(server, "bob", "/project/thread/no-such-thread")).status_code == 404
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        async with chat(server, "bob", thread_id=thread_id):
+            pass
+    cookie = await sign_in(server.url, "bob", "secret2")
+    async with httpx.AsyncClient(base_url=server.url, headers={"Cookie": cookie}) as http:
+        listed = await http.post(
+            "/project/threads", json={"pagination": {"first": 50}, "filter": {}}
+        )
+    assert thread_id not in {t["id"] for t in listed.json()["data"]}
+
+
+async def test_stop_cancels_the_research_and_continue_finishes_it(
+    server: UiServer, ui_brain: Brain, ui_llm: ScriptedOpenAI
+) -> None:
+    ui_brain.section_delay = {"Part 2": 2.0}
+    try:
+        async with chat(server) as client:
+            await client.send("research tides")
+            (await client.next_ask()).click("approve")
+            await client.wait_for(
+                lambda event, data: (
+                    event == "update_message"
+                    and (data.get("output") or "").startswith("1 of 3 sections written")
+                )
+            )
+            stopped_at = len(client.events)
+            await client.stop()
+            await client.message_containing("Stopped.", start=stopped_at)
+            research = next(s for s in client.steps().values() if s["name"] == "Research")
+            assert research["output"].endswith("Stopped.")
+            await asyncio.sleep(2.5)  # longer than the slow section would have taken
+            assert not any("## Sources" in m for m in client.messages())
+            ui_brain.section_delay = {}
+            continued_at = len(client.events)
+            await click_action(client, "continue_run")
+            report = await client.message_containing("## Sources", within=30)
+            assert "## Part 2" in report
+            # The page shows the continued run as busy until it ends, as for a message.
+            await client.wait_for(lambda event, _: event == "task_end", start=continued_at)
+            await client.turn("hello")
+            assert client.messages()[-1] == "Here is my answer."
+    finally:
+        ui_brain.section_delay = {}
+
+
+@pytest.mark.parametrize(
+    ("status", "says"),
+    [(503, "The model server failed (503)"), (429, "rate-limiting requests (429)")],
+)
+async def test_a_model_failure_reads_as_a_sentence_and_retry_recovers(
+    server: UiServer, ui_llm: ScriptedOpenAI, status: int, says: str
+) -> None:
+    ui_llm.enqueue(HttpError(status, "Scripted failure"))
+    async with chat(server) as client:
+        await client.send("hello")
+        failure = await client.message_containing("⚠️")
+        assert says in failure
+        assert "Traceback" not in failure
+        await click_action(client, "continue_run")
+        await client.message_containing("Here is my answer.")
+
+
+async def test_a_rate_limited_search_shows_on_the_workers_and_in_the_report(
+    server: UiServer, ui_search: FakeSearch
+) -> None:
+    ui_search.mode = "ratelimit"
+    try:
+        async with chat(server) as client:
+            await client.send("research tides")
+            (await client.next_ask()).click("approve")
+            report = await client.message_containing("## Sources", within=30)
+            workers = [s for s in client.steps().values() if s["name"].startswith("Worker")]
+    finally:
+        ui_search.mode = "ok"
+    assert len(workers) == 3
+    for worker in workers:
+        assert "Could not be written:" in worker["output"]
+        assert "rate-limited" in worker["output"]
+        assert worker["isError"] is True
+    assert "This section is missing" in report
+
+
+async def test_settings_panel_asks_before_calculate_and_edit_takes_json(server: UiServer) -> None:
+    async with chat(server) as client:
+        _, panel = await client.wait_for(lambda event, _: event == "chat_settings")
+        values = {widget["id"]: widget["initial"] for widget in panel}
+        assert values["approve_research"] is True
+        assert values["approve_calculate"] is False
+        await client.sio.emit("chat_settings_change", {**values, "approve_calculate": True})
+        await client.send("calculate 6 * 7")
+        ask = await client.next_ask()
+        request = await client.message_containing("**calculate**")
+        assert '"expression": "6 * 7"' in request
+        ask.click("edit")
+        (await client.next_ask()).say(json.dumps({"expression": "6 * 8"}), client.thread_id)
+        await client.message_containing("Done. 6 * 8 = 48")
+        (calculation,) = [s for s in client.steps().values() if s["name"] == "calculate"]
+        assert calculation["output"] == "6 * 8 = 48"
