@@ -19,7 +19,7 @@ from chainlit.types import ThreadDict
 from starlette.datastructures import Headers
 
 from assistant.settings import load_settings
-from assistant.ui import auth, runtime, settings_panel
+from assistant.ui import auth, chainlit_fixes, runtime, settings_panel
 from assistant.ui.conversation import CONTINUE_ACTION, Conversation
 from assistant.ui.files import download_route, install_route
 
@@ -27,6 +27,7 @@ CONVERSATION = "conversation"
 
 # The engine's structured-output models trigger this harmless pydantic warning (as in the CLI).
 warnings.filterwarnings("ignore", message="Pydantic serializer warnings")
+chainlit_fixes.apply()
 
 
 @cl.on_app_startup
