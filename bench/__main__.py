@@ -9,13 +9,11 @@ import platform
 import sys
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench import engine_bench
-
-Row = tuple[str, str, Callable[[dict[str, Any]], Any], str, Callable[[dict[str, Any]], bool]]
+from bench.engine_bench import Row
 
 ROWS: list[Row] = [
     (

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,12 @@ async def _turns(
     return above_server, above_client
 
 
-def _percentile(values: list[float], q: float) -> float:
+Row = tuple[str, str, Callable[[dict[str, Any]], Any], str, Callable[[dict[str, Any]], bool]]
+"""A line of the table: figure, measure, value, target, whether the target is met."""
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile of ``values`` (nearest rank)."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
@@ -138,12 +144,12 @@ async def agent_overhead(turns: int = 200) -> dict[str, Any]:
     return {
         "turns": turns,
         "sqlite_median_ms": round(statistics.median(sqlite), 2),
-        "sqlite_p95_ms": round(_percentile(sqlite, 0.95), 2),
+        "sqlite_p95_ms": round(percentile(sqlite, 0.95), 2),
         "sqlite_first20_median_ms": round(statistics.median(sqlite[:20]), 2),
         "sqlite_last20_median_ms": round(statistics.median(sqlite[-20:]), 2),
         "sqlite_median_beyond_client_ms": round(statistics.median(sqlite_client), 2),
         "memory_median_ms": round(statistics.median(memory), 2),
-        "memory_p95_ms": round(_percentile(memory, 0.95), 2),
+        "memory_p95_ms": round(percentile(memory, 0.95), 2),
         "checkpoint_file_mb": round(size / 1e6, 2),
     }
 

@@ -13,12 +13,12 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bench.engine_bench import Row, percentile
 from tests.fakes.brain import Brain
 from tests.fakes.openai_server import ScriptedOpenAI
 from tests.fakes.search_server import FakeSearch
@@ -30,7 +30,6 @@ CONVERSATIONS = 50
 TURNS_EACH = 4
 HISTORY_MESSAGES = 500
 
-Row = tuple[str, str, Callable[[dict[str, Any]], Any], str, Callable[[dict[str, Any]], bool]]
 
 ROWS: list[Row] = [
     (
@@ -78,11 +77,6 @@ ROWS: list[Row] = [
         lambda f: True,
     ),
 ]
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _rss_mb(pid: int) -> float:
@@ -148,7 +142,7 @@ async def _concurrent(
         "turns_per_s": round(len(latencies) / wall, 1),
         "ideal_turns_per_s": round(count / 1.0, 1),
         "p50_s": round(statistics.median(latencies), 3),
-        "p95_s": round(_percentile(latencies, 0.95), 3),
+        "p95_s": round(percentile(latencies, 0.95), 3),
         "server_rss_mb_before": round(before, 1),
         "server_rss_mb_after": round(after, 1),
         "mb_per_conversation": round((after - before) / count, 2),
@@ -182,7 +176,7 @@ async def _streaming(
         "tokens_sent": len(sent),
         "tokens_matched": len(delays),
         "p50_ms": round(statistics.median(delays), 2),
-        "p95_ms": round(_percentile(delays, 0.95), 2),
+        "p95_ms": round(percentile(delays, 0.95), 2),
     }
 
 

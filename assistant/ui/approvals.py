@@ -9,7 +9,7 @@ again when the conversation is reopened.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import chainlit as cl
@@ -116,19 +116,19 @@ async def edit_plan(args: Mapping[str, Any], within: int) -> dict[str, Any] | _B
         "line, a `## heading` per section, its description, and `- ` search queries. "
         f"Send `{CANCEL}` to go back.\n\n```text\n{plan_to_text(dict(args))}\n```"
     )
-    while True:
-        text = await ask_text(question, within)
-        if text is None:
-            return None
-        if text.lower() == CANCEL:
-            return BACK
-        try:
-            return {**args, **plan_from_text(strip_fence(text))}
-        except ValueError as exc:
-            question = (
-                f"That plan could not be used: {exc}. Send the corrected plan, "
-                f"or `{CANCEL}` to go back."
-            )
+
+    def parse(text: str) -> dict[str, Any]:
+        return {**args, **plan_from_text(text)}
+
+    return await _ask_until_parsed(
+        question,
+        within,
+        parse,
+        lambda exc: (
+            f"That plan could not be used: {exc}. Send the corrected plan, "
+            f"or `{CANCEL}` to go back."
+        ),
+    )
 
 
 async def edit_args(
@@ -140,6 +140,28 @@ async def edit_args(
         f"Send the new arguments for **{name}** as a JSON object (or `{CANCEL}`):\n\n"
         f"```json\n{current}\n```"
     )
+
+    def parse(text: str) -> dict[str, Any]:
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"That is not valid JSON ({exc})") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"The arguments must be a JSON object like {current}")
+        return value
+
+    return await _ask_until_parsed(
+        question, within, parse, lambda exc: f"{exc}. Try again, or `{CANCEL}`."
+    )
+
+
+async def _ask_until_parsed(
+    question: str,
+    within: int,
+    parse: Callable[[str], dict[str, Any]],
+    explain: Callable[[ValueError], str],
+) -> dict[str, Any] | _Back | None:
+    """Ask until ``parse`` accepts the answer (None: no answer in time; BACK: cancelled)."""
     while True:
         text = await ask_text(question, within)
         if text is None:
@@ -147,13 +169,9 @@ async def edit_args(
         if text.lower() == CANCEL:
             return BACK
         try:
-            value = json.loads(strip_fence(text))
+            return parse(strip_fence(text))
         except ValueError as exc:
-            question = f"That is not valid JSON ({exc}). Send a JSON object, or `{CANCEL}`."
-            continue
-        if isinstance(value, dict):
-            return value
-        question = f"The arguments must be a JSON object like {current}. Try again, or `{CANCEL}`."
+            question = explain(exc)
 
 
 def strip_fence(text: str) -> str:
