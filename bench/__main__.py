@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from bench import engine_bench
+from bench import engine_bench, ui_bench
 from bench.engine_bench import Row
 
 ROWS: list[Row] = [
@@ -89,10 +89,6 @@ async def collect(quick: bool) -> dict[str, dict[str, Any]]:
     figures["2 agent overhead"] = await engine_bench.agent_overhead(40 if quick else 200)
     figures["5 resume"] = await engine_bench.resume_state()
     figures["6 start-up"] = engine_bench.startup_help()
-    try:
-        from bench import ui_bench
-    except ImportError:  # the chat server benchmarks need the UI extras
-        return figures
     figures.update(await ui_bench.collect(quick))
     return figures
 
@@ -118,14 +114,7 @@ def main() -> int:
     warnings.filterwarnings("ignore", message="Pydantic serializer warnings")
     started = time.time()
     figures = asyncio.run(collect(args.quick))
-    rows = ROWS
-    try:
-        from bench import ui_bench
-
-        rows = ROWS + ui_bench.ROWS
-    except ImportError:
-        pass
-    print(table(figures, rows))
+    print(table(figures, ROWS + ui_bench.ROWS))
     args.out.write_text(
         json.dumps(
             {
