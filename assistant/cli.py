@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,8 +155,10 @@ async def _drive(
     """Show a run's events, answer its approvals at the terminal, until nothing is pending."""
     from assistant import approvals
 
+    values = (await engine.snapshot(thread, kind=kind)).values if kind == "research" else {}
+    progress = _Progress({s["index"] for s in values.get("sections", [])})
     while True:
-        await _show(events)
+        await _show(events, progress)
         pending = await engine.pending(thread, kind=kind)
         if not pending:
             return
@@ -166,7 +170,18 @@ async def _drive(
         events = engine.resume(thread, answers, kind=kind)
 
 
-async def _show(events: Any) -> None:
+class _Progress:
+    """Sections done of total, with seconds since the command started, for stderr."""
+
+    def __init__(self, done: set[int] | None = None) -> None:
+        self.started = time.monotonic()
+        self.done: set[int] = done or set()
+
+    def say(self, text: str) -> None:
+        _say(f"[research {time.monotonic() - self.started:5.1f}s] {text}")
+
+
+async def _show(events: Any, progress: _Progress) -> None:
     from assistant import events as ev
 
     streamed = False
@@ -187,17 +202,20 @@ async def _show(events: Any) -> None:
             case ev.ToolResult(name=name, content=content, error=error):
                 _say(f"← {name}{' failed' if error else ''}: {_brief(content)}")
             case ev.PlanReady(plan=plan):
-                _say(f"[research] plan ready: {len(plan['sections'])} sections")
+                progress.say(f"plan ready: {len(plan['sections'])} sections")
             case ev.SectionStarted(index=i, total=total, name=name):
-                _say(f"[research] started {i + 1}/{total}: {name}")
+                progress.say(f"started {i + 1}/{total}: {name}")
             case ev.SectionDone(
-                total=total, name=name, status=status, error=error, resumed=resumed
+                index=i, total=total, name=name, status=status, error=error, resumed=resumed
             ):
+                progress.done.add(i)
                 note = " (kept from the interrupted run)" if resumed else ""
                 failure = f" — missing: {error}" if status == "failed" else ""
-                _say(f"[research] finished: {name}{note}{failure}")
+                progress.say(
+                    f"{len(progress.done)} of {total} sections done: {name}{note}{failure}"
+                )
             case ev.ReportReady(path=path):
-                _say(f"[research] report assembled: {path}")
+                progress.say(f"report assembled: {path}")
 
 
 def _brief(value: Any, limit: int = 120) -> str:
@@ -293,6 +311,8 @@ async def _chat(engine: Engine, thread: str | None) -> int:
     from assistant.errors import InputError, describe
 
     thread = thread or new_thread_id()
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(errors="replace")  # undecodable bytes must not end the chat
     _say(f"thread {thread} — type a message; end with Ctrl-D")
     failed = False
     if await engine.pending(thread):

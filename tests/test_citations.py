@@ -211,9 +211,9 @@ def test_format_sources_lines() -> None:
 
     text = format_sources([A, B, untitled])
 
-    assert text.splitlines() == [
+    # One paragraph per source, so Markdown viewers keep them on separate lines.
+    assert text.split("\n\n") == [
         "## Sources",
-        "",
         "[1] Source A — https://example.test/a",
         "[2] Source B — https://example.test/b",
         "[3] https://example.test/untitled — https://example.test/untitled",

@@ -68,8 +68,8 @@ def test_research_yes_writes_report(
     ]
     assert sources and all(" — https://example.test/" in line for line in sources)
     assert cited_numbers(report) == set(range(1, len(sources) + 1))
-    assert "[research] started 1/3" in result.stderr
-    assert "[research] finished" in result.stderr
+    assert "started 1/3: Part 1" in result.stderr
+    assert "3 of 3 sections done" in result.stderr
 
 
 def test_research_to_stdout(cli_env: dict[str, str]) -> None:
@@ -227,12 +227,13 @@ def test_kill_during_research_then_resume_redoes_nothing_finished(
     assert process.stderr is not None
     progress = process.stderr.read().decode()
     assert "started 3/4: Part 3" in progress and "started 4/4: Part 4" in progress
-    assert "finished: Part 3" not in progress  # killed while Part 3 and Part 4 were running
+    assert "done: Part 3" not in progress  # killed while Part 3 and Part 4 were running
 
     brain.section_delay = {}
     llm.reset()
     result = run(args, env)
     assert result.returncode == 0, result.stderr
+    assert "4 of 4 sections done" in result.stderr
     redone = [p.split("Section: ")[1].split("\n")[0] for p in worker_calls(llm)]
     assert sorted(redone) == ["Part 3", "Part 4"]
     assert not [c for c in llm.calls if c.request.schema_name == "Plan"]
@@ -249,3 +250,16 @@ def test_running_a_finished_thread_again_prints_its_report(
     assert again.returncode == 0
     assert again.stdout == first.stdout
     assert llm.calls == []
+
+
+def test_chat_survives_invalid_utf8_on_stdin(cli_env: dict[str, str], brain: Brain) -> None:
+    result = subprocess.run(
+        [*assistant_command(), "chat"],
+        input=b"hello \xff\xfe there\n",
+        env=cli_env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    assert brain.answer in result.stdout.decode()

@@ -120,4 +120,4 @@ def format_sources(sources: Sequence[Source]) -> str:
         f"[{n}] {source['title'] or source['url']} — {source['url']}"
         for n, source in enumerate(sources, 1)
     ]
-    return "## Sources\n\n" + ("\n".join(lines) if lines else "No sources were cited.")
+    return "## Sources\n\n" + ("\n\n".join(lines) if lines else "No sources were cited.")
