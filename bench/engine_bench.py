@@ -15,7 +15,8 @@ from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.messages import AIMessage, HumanMessage
 
 from assistant.engine import Engine, RunConfig
-from assistant.settings import Settings, load_settings
+from assistant.settings import Settings
+from tests.fakes import local_settings
 from tests.fakes.brain import Brain
 from tests.fakes.openai_server import ScriptedOpenAI
 from tests.fakes.search_server import FakeSearch
@@ -26,14 +27,7 @@ SECTIONS = 8
 
 
 def _settings(llm: ScriptedOpenAI, search: FakeSearch, data_dir: Path, **extra: Any) -> Settings:
-    return load_settings(
-        openai_base_url=llm.base_url,
-        data_dir=data_dir,
-        search_provider="searxng",
-        searxng_url=search.url,
-        search_rate=100,
-        **extra,
-    )
+    return local_settings(llm, search, data_dir, **extra)
 
 
 async def _research_once(settings: Settings, max_parallel: int, thread: str) -> float:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from assistant.engine import Engine
-from assistant.settings import Settings, load_settings
+from assistant.settings import Settings
+from tests.fakes import local_settings
 from tests.fakes.brain import Brain
 from tests.fakes.openai_server import ScriptedOpenAI
 from tests.fakes.search_server import FakeSearch
@@ -60,15 +61,7 @@ def data_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def settings(llm: ScriptedOpenAI, search: FakeSearch, data_dir: Path) -> Settings:
     """Settings pointing at the local servers, with fast retries."""
-    return load_settings(
-        openai_base_url=llm.base_url,
-        data_dir=data_dir,
-        search_provider="searxng",
-        searxng_url=search.url,
-        search_rate=1000,
-        model_retries=1,
-        model_timeout=10,
-    )
+    return local_settings(llm, search, data_dir, model_retries=1, model_timeout=10)
 
 
 @pytest.fixture

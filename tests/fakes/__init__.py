@@ -1,0 +1,24 @@
+"""Local stand-ins for the outside world: a scripted model server and a search endpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from assistant.settings import Settings, load_settings
+from tests.fakes.openai_server import ScriptedOpenAI
+from tests.fakes.search_server import FakeSearch
+
+
+def local_settings(
+    llm: ScriptedOpenAI, search: FakeSearch, data_dir: Path, **overrides: Any
+) -> Settings:
+    """Settings pointing at the local servers (SearxNG protocol, no search rate limit)."""
+    return load_settings(
+        openai_base_url=llm.base_url,
+        data_dir=data_dir,
+        search_provider="searxng",
+        searxng_url=search.url,
+        search_rate=1000,
+        **overrides,
+    )
