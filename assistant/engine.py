@@ -115,8 +115,10 @@ class Engine:
             max_parallel=options.max_parallel,
             approve=options.approve,
         )
+        # "sync": each step's checkpoint is written before the next step starts, so a
+        # process killed mid-turn never loses what the person already sent.
         stream = self._graph(kind).astream(
-            payload, config, stream_mode=STREAM_MODES, subgraphs=True
+            payload, config, stream_mode=STREAM_MODES, subgraphs=True, durability="sync"
         )
         async for event in translate(stream):
             yield event

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import logging
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
-from assistant.errors import ConfigurationError
+from assistant.errors import AssistantError, ConfigurationError
 from assistant.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T", bound=BaseModel)
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -25,6 +29,8 @@ class ModelFactory:
         """Remember the settings; no client is created yet."""
         self._settings = settings
         self._models: dict[str, BaseChatModel] = {}
+        self._no_json_schema: set[str] = set()  # models whose server rejected json_schema
+        self._whole: dict[str, BaseChatModel] = {}  # the same clients, not streaming
 
     def check(self) -> None:
         """Raise ``ConfigurationError`` when no model server can be reached in principle."""
@@ -49,6 +55,55 @@ class ModelFactory:
                 stream_usage=True,
             )
         return self._models[name]
+
+    async def structured(self, schema: type[T], prompt: str, name: str | None = None) -> T:
+        """Ask model ``name`` for an answer shaped as ``schema``.
+
+        JSON-schema output first (OpenAI, vLLM, Ollama); a server that rejects
+        ``response_format: json_schema`` (llama-cpp-python's, for one) gets a forced tool
+        call instead, and that choice is kept for the model from then on.
+        """
+        name = name or self._settings.model
+        if name not in self._whole:
+            # Nobody reads structured output token by token; some servers also stream
+            # tool calls oddly (llama-cpp-python repeats the name in every delta).
+            self._whole[name] = self.get(name).model_copy(update={"disable_streaming": True})
+        model = self._whole[name]
+        if name not in self._no_json_schema:
+            try:
+                return _checked(schema, await model.with_structured_output(schema).ainvoke(prompt))
+            except Exception as exc:
+                if not _rejects_json_schema(exc):
+                    raise _unreadable(schema, exc) from exc
+                log.warning("%s: no json_schema output here; using function calling", name)
+                self._no_json_schema.add(name)
+        method: Any = "function_calling"
+        try:
+            result = await model.with_structured_output(schema, method=method).ainvoke(prompt)
+        except Exception as exc:
+            raise _unreadable(schema, exc) from exc
+        return _checked(schema, result)
+
+
+def _checked(schema: type[T], result: Any) -> T:
+    if not isinstance(result, schema):
+        raise AssistantError(
+            f"The model did not return the structured answer asked of it ({schema.__name__})."
+        )
+    return result
+
+
+def _unreadable(schema: type[BaseModel], exc: Exception) -> Exception:
+    """Parsing failures become one clear line; transport errors pass through unchanged."""
+    from langchain_core.exceptions import OutputParserException
+    from pydantic import ValidationError
+
+    if isinstance(exc, OutputParserException | ValidationError):
+        return AssistantError(
+            f"The model's answer did not have the shape asked of it ({schema.__name__}); "
+            "a more capable model may be needed."
+        )
+    return exc
 
 
 def _wire_chat_openai() -> type[ChatOpenAI]:
@@ -76,3 +131,23 @@ def _wire_chat_openai() -> type[ChatOpenAI]:
             return payload
 
     return WireChatOpenAI
+
+
+def _rejects_json_schema(exc: Exception) -> bool:
+    """Whether a server error says it does not support ``response_format: json_schema``."""
+    import openai
+
+    text = str(exc).lower()
+    return (
+        isinstance(exc, openai.APIStatusError)
+        and exc.status_code
+        in {
+            400,
+            404,
+            415,
+            422,
+            500,
+            501,
+        }
+        and ("response_format" in text or "json_schema" in text)
+    )

@@ -96,7 +96,17 @@ def split_for_summary(messages: Sequence[AnyMessage]) -> tuple[list[AnyMessage],
     return list(messages[:cut]), list(messages[cut:])
 
 
-async def call_model(model: Runnable[Any, Any], messages: list[AnyMessage]) -> AIMessage:
+def _tool_name(name: str, known: Sequence[str]) -> str:
+    """Undo servers that repeat a tool's name in every streamed delta ("calculatecalculate")."""
+    for tool in known:
+        if tool and name != tool and name == tool * (len(name) // len(tool)):
+            return tool
+    return name
+
+
+async def call_model(
+    model: Runnable[Any, Any], messages: list[AnyMessage], known: Sequence[str] = ()
+) -> AIMessage:
     """Stream the model's reply (tokens reach the face) and check its tool calls strictly.
 
     Streaming parses partial tool-call JSON leniently (``{"a": "2`` becomes ``{"a": "2"}``);
@@ -116,7 +126,8 @@ async def call_model(model: Runnable[Any, Any], messages: list[AnyMessage]) -> A
             args = json.loads(raw) if raw.strip() else {}
             if not isinstance(args, dict):
                 raise ValueError("the arguments are not a JSON object")
-            valid.append(ToolCall(name=part.get("name") or "", args=args, id=part.get("id")))
+            name = _tool_name(part.get("name") or "", known)
+            valid.append(ToolCall(name=name, args=args, id=part.get("id")))
         except ValueError as exc:
             invalid.append(
                 InvalidToolCall(
@@ -237,7 +248,7 @@ def build_supervisor(
         tools_used = sum(isinstance(m, ToolMessage) for m in turn)
         model = models.get(options.model)
         if tools_used < settings.max_tool_calls:
-            reply = await call_model(with_tools(options.model), [system, *history])
+            reply = await call_model(with_tools(options.model), [system, *history], list(tools))
         else:
             note = SystemMessage(
                 f"The tool-call limit ({settings.max_tool_calls}) for this "

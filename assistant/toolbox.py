@@ -71,8 +71,14 @@ def build_tools(
         return calculator.calculate(expression)
 
     async def write(brief: str, config: RunnableConfig) -> str:
-        model = models.get(RunOptions.from_config(config, settings).model)
-        result = await writing.write(brief, model, max_rounds=settings.write_rounds)
+        name = RunOptions.from_config(config, settings).model
+
+        async def critic(prompt: str) -> writing.Critique:
+            return await models.structured(writing.Critique, prompt, name)
+
+        result = await writing.write(
+            brief, models.get(name), critic, max_rounds=settings.write_rounds
+        )
         return result.text
 
     specs: list[tuple[Callable[..., Awaitable[str]], type[BaseModel], str]] = [

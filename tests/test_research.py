@@ -19,7 +19,15 @@ from assistant.engine import Engine, RunConfig, new_thread_id
 from assistant.events import ApprovalNeeded, Event, ReportReady
 from assistant.research.citations import cited_numbers
 from tests.fakes.brain import Brain
-from tests.fakes.openai_server import CallRecord, ChatRequest, HttpError, ScriptedOpenAI
+from tests.fakes.openai_server import (
+    CallRecord,
+    ChatRequest,
+    HttpError,
+    Json,
+    Reply,
+    ScriptedOpenAI,
+    ToolCalls,
+)
 from tests.fakes.search_server import FakeSearch, default_results
 
 TOPIC = "solar power"
@@ -439,3 +447,21 @@ async def test_finished_sections_are_persisted(engine: Engine) -> None:
         assert saved["text"]
         assert saved["sources"]
     assert await engine.store.load_section(run_id, len(state["plan"]["sections"])) is None
+
+
+async def test_a_server_without_json_schema_output_gets_tool_calls_instead(
+    engine: Engine, llm: ScriptedOpenAI, brain: Brain
+) -> None:
+    def like_llama_cpp_python(request: ChatRequest) -> Reply:
+        if (request.response_format or {}).get("type") == "json_schema":
+            return HttpError(400, "response_format.type: Input should be 'text' or 'json_object'")
+        reply = brain(request)
+        if request.schema_name and isinstance(reply, Json):  # a forced tool call was asked for
+            return ToolCalls([(request.schema_name, reply.data)])
+        return reply
+
+    llm.responder = like_llama_cpp_python
+    events = [e async for e in engine.research_run("no-schema", "tides", RunConfig(approve=[]))]
+    report = next(e for e in events if isinstance(e, ReportReady)).markdown
+    assert report.startswith("# A Report") and "## Part 3" in report
+    assert [c.status for c in llm.calls].count(400) == 1  # learnt once, then remembered

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from langchain_core.language_models import BaseChatModel
@@ -26,14 +27,19 @@ class WritingResult:
     critiques: list[Critique] = field(default_factory=list)
 
 
-async def write(brief: str, model: BaseChatModel, *, max_rounds: int = 2) -> WritingResult:
-    """Draft ``brief``, then critique and revise at most ``max_rounds`` times."""
+async def write(
+    brief: str,
+    model: BaseChatModel,
+    critic: Callable[[str], Awaitable[Critique]],
+    *,
+    max_rounds: int = 2,
+) -> WritingResult:
+    """Draft ``brief``, then critique (``critic`` answers a prompt with a ``Critique``) and
+    revise at most ``max_rounds`` times."""
     draft = str((await model.ainvoke(prompts.WRITER.format(brief=brief))).content).strip()
-    critic = model.with_structured_output(Critique)
     critiques: list[Critique] = []
     for _ in range(max_rounds):
-        verdict = await critic.ainvoke(prompts.CRITIC.format(brief=brief, draft=draft))
-        assert isinstance(verdict, Critique)
+        verdict = await critic(prompts.CRITIC.format(brief=brief, draft=draft))
         critiques.append(verdict)
         if verdict.acceptable or not verdict.issues:
             break

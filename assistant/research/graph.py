@@ -102,7 +102,6 @@ def build_research_graph(
 
     async def plan(state: ResearchState, config: RunnableConfig) -> dict[str, Any]:
         options = RunOptions.from_config(config, settings)
-        planner = models.get(options.model).with_structured_output(Plan)
         feedback = state.get("feedback") or []
         extra = (
             prompts.PLANNER_FEEDBACK.format(
@@ -118,14 +117,14 @@ def build_research_graph(
             max_sections=MAX_SECTIONS,
             feedback=extra,
         )
-        result = await planner.ainvoke(prompt)
-        assert isinstance(result, Plan)
+        result = await models.structured(Plan, prompt, options.model)
         if len(result.sections) < MIN_SECTIONS:
-            retry = await planner.ainvoke(
+            retry = await models.structured(
+                Plan,
                 prompt + f"\nYour last plan had {len(result.sections)} sections; "
-                f"give {MIN_SECTIONS} to {MAX_SECTIONS}."
+                f"give {MIN_SECTIONS} to {MAX_SECTIONS}.",
+                options.model,
             )
-            assert isinstance(retry, Plan)
             result = max(result, retry, key=lambda p: len(p.sections))
         if not result.sections:
             raise AssistantError("The model returned a research plan with no sections.")
@@ -285,17 +284,14 @@ def build_research_graph(
         written = [s for s in sections if s["status"] == "ok"]
         if written:
             try:
-                frame = (
-                    await models.get(options.model)
-                    .with_structured_output(ReportFrame)
-                    .ainvoke(
-                        prompts.SYNTHESIZER.format(
-                            topic=state["topic"],
-                            sections="\n\n".join(f"## {s['name']}\n{s['text']}" for s in written),
-                        )
-                    )
+                frame = await models.structured(
+                    ReportFrame,
+                    prompts.SYNTHESIZER.format(
+                        topic=state["topic"],
+                        sections="\n\n".join(f"## {s['name']}\n{s['text']}" for s in written),
+                    ),
+                    options.model,
                 )
-                assert isinstance(frame, ReportFrame)
                 title = frame.title.strip() or title
                 introduction, removed = clean_citations(frame.introduction, [])
                 for item in removed:
