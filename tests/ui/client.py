@@ -128,7 +128,11 @@ class ChatClient:
         await self.finished(await self.send(text), within)
 
     async def finished(self, message_id: str, within: float = 30) -> None:
-        """Wait until the app's handler for message ``message_id`` has returned."""
+        """Wait until the app's handler for message ``message_id`` has returned.
+
+        Also until the thread id is known: socket.io runs each event's handler as its own
+        task, so ``first_interaction`` may be recorded after later events.
+        """
         await self.wait_for(
             lambda name, data: (
                 name == "update_message"
@@ -137,14 +141,19 @@ class ChatClient:
             ),
             within,
         )
+        if not self.thread_id:
+            await self.wait_for(lambda name, _: name == "first_interaction", within)
 
     async def stop(self) -> None:
         """Press Stop."""
         await self.sio.emit("stop")
 
     async def next_ask(self, within: float = 20) -> Ask:
-        """The next question the app asks."""
-        return await asyncio.wait_for(self.asks.get(), within)
+        """The next question the app asks (once the thread id is known, see ``finished``)."""
+        ask = await asyncio.wait_for(self.asks.get(), within)
+        if not self.thread_id:
+            await self.wait_for(lambda name, _: name == "first_interaction", within)
+        return ask
 
     async def wait_for(
         self, predicate: Callable[[str, Any], bool], within: float = 20, start: int = 0
