@@ -147,11 +147,11 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
         Chainlit's ``create_step`` calls ``update_thread(thread_id)`` before every step
         write: an extra transaction per step, a quarter of the history's cost under load.
         """
-        if (name, user_id, metadata, tags) == (None, None, None, None):
-            if thread_id in self._saved_threads:
-                return
-            self._saved_threads.add(thread_id)
+        bare = (name, user_id, metadata, tags) == (None, None, None, None)
+        if bare and thread_id in self._saved_threads:
+            return
         await super().update_thread(thread_id, name, user_id, metadata, tags)
+        self._saved_threads.add(thread_id)  # only once the row is known to exist
 
     async def delete_thread(self, thread_id: str) -> None:
         """Delete the thread (a later step must create its row again)."""
