@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -106,6 +107,7 @@ def _unreadable(schema: type[BaseModel], exc: Exception) -> Exception:
     return exc
 
 
+@functools.cache
 def _wire_chat_openai() -> type[ChatOpenAI]:
     """``ChatOpenAI`` that sends the messages it built as the request body, untouched.
 
@@ -133,6 +135,10 @@ def _wire_chat_openai() -> type[ChatOpenAI]:
     return WireChatOpenAI
 
 
+_REJECTION_STATUSES = frozenset({400, 404, 415, 422, 500, 501})
+"""Statuses servers use to refuse an unsupported ``response_format``."""
+
+
 def _rejects_json_schema(exc: Exception) -> bool:
     """Whether a server error says it does not support ``response_format: json_schema``."""
     import openai
@@ -140,14 +146,6 @@ def _rejects_json_schema(exc: Exception) -> bool:
     text = str(exc).lower()
     return (
         isinstance(exc, openai.APIStatusError)
-        and exc.status_code
-        in {
-            400,
-            404,
-            415,
-            422,
-            500,
-            501,
-        }
+        and exc.status_code in _REJECTION_STATUSES
         and ("response_format" in text or "json_schema" in text)
     )
