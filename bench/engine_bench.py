@@ -16,10 +16,10 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from assistant.engine import Engine, RunConfig
 from assistant.settings import Settings
-from tests.fakes import local_settings
-from tests.fakes.brain import Brain
-from tests.fakes.openai_server import ScriptedOpenAI
-from tests.fakes.search_server import FakeSearch
+from fakes import local_settings
+from fakes.brain import Brain
+from fakes.openai_server import ScriptedOpenAI
+from fakes.search_server import FakeSearch
 
 MODEL_LATENCY = 1.0
 SEARCH_LATENCY = 0.2

@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 
 from bench.engine_bench import Row, percentile
-from tests.fakes.brain import Brain
-from tests.fakes.openai_server import ScriptedOpenAI
-from tests.fakes.search_server import FakeSearch
+from fakes.brain import Brain
+from fakes.openai_server import ScriptedOpenAI
+from fakes.search_server import FakeSearch
 from tests.ui.client import ChatClient, sign_in
 from tests.ui.conftest import ROOT, UiServer
 

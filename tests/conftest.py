@@ -15,10 +15,10 @@ import pytest
 
 from assistant.engine import Engine
 from assistant.settings import Settings
-from tests.fakes import local_settings
-from tests.fakes.brain import Brain
-from tests.fakes.openai_server import ScriptedOpenAI
-from tests.fakes.search_server import FakeSearch
+from fakes import local_settings
+from fakes.brain import Brain
+from fakes.openai_server import ScriptedOpenAI
+from fakes.search_server import FakeSearch
 
 ROOT = Path(__file__).resolve().parent.parent
 

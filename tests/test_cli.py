@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from assistant.research.citations import cited_numbers
+from fakes.brain import Brain
+from fakes.openai_server import ScriptedOpenAI
+from fakes.search_server import FakeSearch
 from tests.conftest import assistant_command
-from tests.fakes.brain import Brain
-from tests.fakes.openai_server import ScriptedOpenAI
-from tests.fakes.search_server import FakeSearch
 
 
 def run(

@@ -22,7 +22,7 @@ from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, SecretStr
 
-from tests.fakes.openai_server import (
+from fakes.openai_server import (
     ChatRequest,
     Hang,
     HttpError,

@@ -18,8 +18,8 @@ from assistant.approvals import approve, edit, reject, respond
 from assistant.engine import Engine, RunConfig, new_thread_id
 from assistant.events import ApprovalNeeded, Event, ReportReady
 from assistant.research.citations import cited_numbers
-from tests.fakes.brain import Brain
-from tests.fakes.openai_server import (
+from fakes.brain import Brain
+from fakes.openai_server import (
     CallRecord,
     ChatRequest,
     HttpError,
@@ -28,7 +28,7 @@ from tests.fakes.openai_server import (
     ScriptedOpenAI,
     ToolCalls,
 )
-from tests.fakes.search_server import FakeSearch, default_results
+from fakes.search_server import FakeSearch, default_results
 
 TOPIC = "solar power"
 NO_APPROVAL = RunConfig(approve=[])

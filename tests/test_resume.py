@@ -5,7 +5,7 @@ from __future__ import annotations
 from assistant import approvals
 from assistant.engine import Engine
 from assistant.events import SectionDone
-from tests.fakes.openai_server import ScriptedOpenAI
+from fakes.openai_server import ScriptedOpenAI
 
 
 async def test_worker_returns_a_section_saved_before_a_crash(

@@ -22,9 +22,9 @@ from assistant.engine import Engine
 from assistant.errors import describe
 from assistant.events import Answer
 from assistant.settings import Settings
+from fakes.brain import Brain
+from fakes.openai_server import HttpError, ScriptedOpenAI, Text
 from tests.conftest import assistant_command
-from tests.fakes.brain import Brain
-from tests.fakes.openai_server import HttpError, ScriptedOpenAI, Text
 
 
 def hold_write_lock(path: Path, seconds: float) -> threading.Event:

@@ -15,7 +15,7 @@ import pytest
 from ddgs.exceptions import DDGSException, RatelimitException, TimeoutException
 
 from assistant.settings import Settings
-from tests.fakes.search_server import FakeSearch
+from fakes.search_server import FakeSearch
 from tools.search import (
     DuckDuckGoProvider,
     RateLimiter,

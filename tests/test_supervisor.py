@@ -19,8 +19,8 @@ from assistant.engine import Engine, RunConfig
 from assistant.errors import InputError, describe
 from assistant.events import Answer, ApprovalNeeded, Event, Token, ToolCall, ToolResult
 from assistant.settings import Settings
-from tests.fakes.brain import Brain
-from tests.fakes.openai_server import (
+from fakes.brain import Brain
+from fakes.openai_server import (
     ChatRequest,
     Hang,
     HttpError,
@@ -29,7 +29,7 @@ from tests.fakes.openai_server import (
     Text,
     ToolCalls,
 )
-from tests.fakes.search_server import FakeSearch, default_results
+from fakes.search_server import FakeSearch, default_results
 
 FAST_429 = {"retry-after-ms": "1", "Retry-After": "0"}
 """Retry at once: the openai client honours ``retry-after-ms`` before ``Retry-After``."""

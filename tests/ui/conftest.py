@@ -21,9 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fakes.brain import Brain
-from tests.fakes.openai_server import ScriptedOpenAI
-from tests.fakes.search_server import FakeSearch
+from fakes.brain import Brain
+from fakes.openai_server import ScriptedOpenAI
+from fakes.search_server import FakeSearch
 
 ROOT = Path(__file__).resolve().parents[2]
 USERS = "alice:secret1,bob:secret2"

@@ -19,9 +19,9 @@ import httpx
 import pytest
 import socketio
 
-from tests.fakes.brain import Brain
-from tests.fakes.openai_server import HttpError, ScriptedOpenAI
-from tests.fakes.search_server import FakeSearch
+from fakes.brain import Brain
+from fakes.openai_server import HttpError, ScriptedOpenAI
+from fakes.search_server import FakeSearch
 from tests.ui.client import ChatClient, sign_in
 from tests.ui.conftest import UiServer
 

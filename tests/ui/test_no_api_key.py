@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fakes.openai_server import ScriptedOpenAI
+from fakes.openai_server import ScriptedOpenAI
 from tests.ui.client import ChatClient, sign_in
 from tests.ui.conftest import USERS, UiServer, running
 

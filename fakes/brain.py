@@ -11,7 +11,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from tests.fakes.openai_server import ChatRequest, Json, Reply, Text, ToolCalls
+from fakes.openai_server import ChatRequest, Json, Reply, Text, ToolCalls
 
 
 @dataclass

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from assistant.settings import Settings, load_settings
-from tests.fakes.openai_server import ScriptedOpenAI
-from tests.fakes.search_server import FakeSearch
+from fakes.openai_server import ScriptedOpenAI
+from fakes.search_server import FakeSearch
 
 
 def local_settings(
