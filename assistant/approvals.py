@@ -1,9 +1,11 @@
 """Approval requests and decisions in the schema of langchain's HumanInTheLoopMiddleware.
 
 An interrupt carries ``{"action_requests": [...], "review_configs": [...]}``; it is answered
-with ``{"decisions": [{"type": "approve" | "edit" | "reject" | "respond", ...}]}``. Any
-LangGraph client that speaks that schema can answer our pauses, the research plan review
-included. Every answer is validated; a malformed one is asked again, never guessed at.
+with ``{"decisions": [{"type": "approve" | "edit" | "reject" | "respond", ...}]}``, so any
+LangGraph client that speaks that schema (Agent Chat UI, LangGraph Studio) can answer our
+pauses, the research plan review included. A few extra keys (``title``, ``error``,
+``edit_format``, ``revision``) help our own faces and are ignored by others. Every answer is
+validated; a malformed one is asked again, never guessed at.
 """
 
 from __future__ import annotations
@@ -18,6 +20,60 @@ from assistant.errors import InputError
 
 DecisionType = Literal["approve", "edit", "reject", "respond"]
 ALL_DECISIONS: tuple[DecisionType, ...] = ("approve", "edit", "reject", "respond")
+EditFormat = Literal["json", "plan"]
+
+
+class ActionRequest(BaseModel):
+    """One action the agent wants to take."""
+
+    name: str
+    args: dict[str, Any]
+    description: str = ""
+
+
+class ReviewConfig(BaseModel):
+    """What the person may answer about an action."""
+
+    action_name: str
+    allowed_decisions: list[DecisionType]
+    args_schema: dict[str, Any] | None = None
+
+
+class ApprovalRequest(BaseModel):
+    """An interrupt's value: the actions to review (we always ask about one)."""
+
+    action_requests: list[ActionRequest] = Field(min_length=1)
+    review_configs: list[ReviewConfig] = Field(min_length=1)
+    title: str = ""
+    """The question's heading, e.g. "Research plan" or "Run calculate?"."""
+    error: str | None = None
+    """Why the previous answer could not be used, when asking again."""
+    edit_format: EditFormat = "json"
+    """How a face offers the arguments for editing as text (see ``assistant.editing``)."""
+    revision: int = 1
+    """For a plan made again from feedback: 2, 3, ..."""
+
+    @property
+    def action(self) -> ActionRequest:
+        """The action to review."""
+        return self.action_requests[0]
+
+    @property
+    def allowed(self) -> list[DecisionType]:
+        """The decisions the person may take."""
+        return self.review_configs[0].allowed_decisions
+
+    def payload(self) -> dict[str, Any]:
+        """The plain JSON value an interrupt carries (checkpointed, sent to other clients)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    @classmethod
+    def parse(cls, value: Any) -> ApprovalRequest:
+        """Read an interrupt's value; a value not in the schema is shown as-is."""
+        try:
+            return cls.model_validate(value)
+        except ValidationError:
+            return approval_request("unknown", {"value": value}, str(value)[:2000])
 
 
 class Approve(BaseModel):
@@ -71,16 +127,26 @@ def approval_request(
     name: str,
     args: dict[str, Any],
     description: str,
+    *,
+    title: str = "",
     allowed: Sequence[DecisionType] = ALL_DECISIONS,
-) -> dict[str, Any]:
-    """The interrupt payload asking to approve one action."""
-    return {
-        "action_requests": [{"name": name, "args": args, "description": description}],
-        "review_configs": [{"action_name": name, "allowed_decisions": list(allowed)}],
-    }
+    args_schema: dict[str, Any] | None = None,
+    edit_format: EditFormat = "json",
+    revision: int = 1,
+) -> ApprovalRequest:
+    """A request to approve one action."""
+    return ApprovalRequest(
+        action_requests=[ActionRequest(name=name, args=args, description=description)],
+        review_configs=[
+            ReviewConfig(action_name=name, allowed_decisions=list(allowed), args_schema=args_schema)
+        ],
+        title=title,
+        edit_format=edit_format,
+        revision=revision,
+    )
 
 
-def parse_decision(value: Any, request: dict[str, Any]) -> Approve | Edit | Reject | Respond:
+def parse_decision(value: Any, request: ApprovalRequest) -> Approve | Edit | Reject | Respond:
     """Validate a resume value against ``request``; raise ``InputError`` if it is wrong."""
     try:
         review = _REVIEW.validate_python(value)
@@ -88,25 +154,24 @@ def parse_decision(value: Any, request: dict[str, Any]) -> Approve | Edit | Reje
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "value"
         raise InputError(f"Invalid approval answer at {where}: {first['msg']}") from None
-    expected = len(request["action_requests"])
+    expected = len(request.action_requests)
     if len(review.decisions) != expected:
         raise InputError(
             f"Invalid approval answer: {len(review.decisions)} decisions for {expected} action(s)."
         )
     decision = review.decisions[0]
-    config = request["review_configs"][0]
-    if decision.type not in config["allowed_decisions"]:
+    if decision.type not in request.allowed:
         raise InputError(
             f"Invalid approval answer: '{decision.type}' is not allowed here "
-            f"(allowed: {', '.join(config['allowed_decisions'])})."
+            f"(allowed: {', '.join(request.allowed)})."
         )
-    if isinstance(decision, Edit) and decision.edited_action.name != config["action_name"]:
+    if isinstance(decision, Edit) and decision.edited_action.name != request.action.name:
         raise InputError("Invalid approval answer: an edit cannot change which action runs.")
     return decision
 
 
 def ask_for_decision(
-    request: dict[str, Any],
+    request: ApprovalRequest,
     check_edit: Callable[[dict[str, Any]], T] | None = None,
 ) -> tuple[Approve | Edit | Reject | Respond, T | None]:
     """Pause the graph with ``request`` until a valid decision comes back.
@@ -117,8 +182,8 @@ def ask_for_decision(
     """
     error: str | None = None
     while True:
-        payload = dict(request) if error is None else {**request, "error": error}
-        raw = interrupt(payload)
+        asked = request if error is None else request.model_copy(update={"error": error})
+        raw = interrupt(asked.payload())
         try:
             decision = parse_decision(raw, request)
             edited = (
@@ -127,9 +192,18 @@ def ask_for_decision(
                 else None
             )
         except (InputError, ValueError) as exc:
-            error = str(exc)
+            error = _plain(exc)
             continue
         return decision, edited
+
+
+def _plain(exc: Exception) -> str:
+    """A validation failure as one sentence (no pydantic links)."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = " → ".join(str(part) for part in first["loc"])
+        return f"{where}: {first['msg']}" if where else str(first["msg"])
+    return str(exc)
 
 
 def approve() -> dict[str, Any]:

@@ -1,29 +1,41 @@
-"""The command line: ``assistant research|chat|threads|ui``.
+"""The command line: ``assistant research|chat|threads|delete|ui``.
 
 Heavy packages are imported inside the commands so ``assistant --help`` stays fast. Every
 failure ends with one clear line on stderr and a non-zero exit code, never a traceback.
+The terminal is a face like the browser: it draws the engine's events and answers its
+approvals, knowing no tool by name.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import logging
+import os
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from assistant.engine import Engine
+    from assistant.events import ApprovalNeeded, Event, Progress
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_REJECTED = 3
 EXIT_INTERRUPTED = 130
+OUT_FORMATS = (".md",)
+"""What ``--out`` can write (by file extension)."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C (or end of input where an answer was needed): ``str()`` says how to resume."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,9 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("threads", help="list saved threads, newest first")
 
+    delete = commands.add_parser("delete", help="delete a thread and everything of it")
+    delete.add_argument("thread", metavar="THREAD_ID", help="the id 'assistant threads' shows")
+
     ui = commands.add_parser("ui", help="start the chat UI in the browser")
-    ui.add_argument("--host", default="127.0.0.1")
-    ui.add_argument("--port", type=int, default=8000)
+    ui.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    ui.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
     return parser
 
 
@@ -56,14 +73,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``assistant`` console script."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    os.umask(0o077)  # everything this process writes is for its owner only
     try:
         if args.command == "ui":
             from assistant.ui.launch import run_ui
 
             return run_ui(args.host, args.port)
         return asyncio.run(_dispatch(args))
+    except Interrupted as exc:
+        _say(f"interrupted; {exc}")
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
-        _say("interrupted; run the same command with --thread to resume")
+        _say("interrupted")
         return EXIT_INTERRUPTED
     except Exception as exc:
         return _fail(exc)
@@ -88,7 +109,7 @@ def _say(text: str) -> None:
 async def _dispatch(args: argparse.Namespace) -> int:
     import warnings
 
-    from assistant.engine import Engine
+    from assistant.engine import Engine, check_thread_id
     from assistant.errors import validate_message
     from assistant.settings import load_settings
 
@@ -96,94 +117,225 @@ async def _dispatch(args: argparse.Namespace) -> int:
     settings = load_settings()
     if args.command == "research":
         validate_message(args.topic, what="topic")
+        if args.out is not None:
+            _check_out(args.out)
+    for name in ("thread",):
+        if getattr(args, name, None):
+            check_thread_id(getattr(args, name))
     async with Engine.open(settings) as engine:
         if args.command == "threads":
             return await _threads(engine)
+        if args.command == "delete":
+            return await _delete(engine, args.thread)
         if args.command == "research":
             return await _research(engine, args)
         return await _chat(engine, args.thread)
 
 
+def _check_out(path: Path) -> None:
+    """Refuse an unusable ``--out`` before anything is paid for."""
+    from assistant.errors import InputError
+
+    if path.is_dir():
+        raise InputError(f"--out {path} is a directory; give a file name.")
+    if path.suffix.lower() not in OUT_FORMATS:
+        raise InputError(
+            f"--out {path}: unsupported format {path.suffix or '(no extension)'}; "
+            f"use {', '.join(OUT_FORMATS)}."
+        )
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"--out {path}: the folder {folder} does not exist.")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InputError(f"--out {path}: cannot write there (permission denied).")
+
+
+# --- threads and delete ----------------------------------------------------------------
+
+
+STATUS_WORDS = {
+    "running": "running",
+    "waiting": "waiting for approval",
+    "done": "done",
+    "rejected": "rejected",
+    "failed": "failed",
+    "interrupted": "interrupted",
+}
+
+
 async def _threads(engine: Engine) -> int:
     import datetime
 
-    threads = await engine.threads()
+    from assistant.storage import LOCAL_OWNER
+
+    threads = await engine.threads(owner=LOCAL_OWNER)
     if not threads:
         _say("no saved threads yet")
+        return EXIT_OK
+    rows = [("THREAD", "UPDATED", "KIND", "STATUS", "TITLE")]
     for info in threads:
         when = datetime.datetime.fromtimestamp(info.updated_at).strftime("%Y-%m-%d %H:%M")
-        print(f"{info.thread_id}  {when}  {info.kind:<8}  {info.title}")
+        rows.append(
+            (info.thread_id, when, info.kind.value, STATUS_WORDS[info.status.value], info.title)
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+            + "  "
+            + row[4]
+        )
     return EXIT_OK
 
 
+async def _delete(engine: Engine, thread: str) -> int:
+    from assistant.storage import LOCAL_OWNER
+
+    await engine.delete(thread, owner=LOCAL_OWNER)
+    _say(f"deleted thread {thread} and everything of it")
+    return EXIT_OK
+
+
+# --- research --------------------------------------------------------------------------
+
+
 async def _research(engine: Engine, args: argparse.Namespace) -> int:
-    from assistant.engine import RunConfig, new_thread_id
+    from assistant.context import Choices
+    from assistant.engine import new_thread_id
     from assistant.errors import PlanRejected
+    from assistant.storage import LOCAL_OWNER, ThreadKind, ThreadStatus, WrongKind
 
     thread = args.thread or new_thread_id()
-    snapshot = await engine.snapshot(thread, kind="research")
-    options = RunConfig(approve=[] if args.yes else ["research"])
-    if snapshot.values.get("status") == "done":
-        _say(f"thread {thread}: the report was already finished")
-    else:
-        _say(f"thread {thread} (run again with --thread {thread} to resume)")
-        topic = None if snapshot.values else args.topic
-        if topic is None:
-            _say("resuming from the last checkpoint")
-        await _drive(
-            engine,
-            thread,
-            engine.research_run(thread, topic, options),
-            "research",
-            auto_approve=args.yes,
+    choices = Choices.of(approve=[] if args.yes else None)
+    resume_hint = f"run the same command with --thread {thread} to resume"
+    view = (
+        await engine.thread(thread, owner=LOCAL_OWNER)
+        if await engine.exists(thread, owner=LOCAL_OWNER)
+        else None
+    )
+    if view is not None and view.info.kind is not ThreadKind.RESEARCH:
+        raise WrongKind(thread, view.info.kind)
+    result = await engine.research_result(thread, owner=LOCAL_OWNER) if view else None
+    try:
+        if result is not None and result.status is ThreadStatus.DONE:
+            _say(f"thread {thread}: the report was already finished")
+        elif result is not None and result.status is ThreadStatus.REJECTED:
+            pass
+        else:
+            _say(f"thread {thread} ({resume_hint})")
+            if view is None:
+                events = engine.research(thread, args.topic, owner=LOCAL_OWNER, choices=choices)
+                await _drive(
+                    engine, thread, events, choices, auto_approve=args.yes, documents=False
+                )
+            elif view.pending:
+                _say("this research is waiting for your decision on its plan")
+                await _answer(
+                    engine, thread, view.pending, choices, auto_approve=args.yes, documents=False
+                )
+            else:
+                _say("continuing where it stopped")
+                events = engine.continue_run(thread, owner=LOCAL_OWNER, choices=choices)
+                await _drive(
+                    engine, thread, events, choices, auto_approve=args.yes, documents=False
+                )
+    except asyncio.CancelledError:
+        raise Interrupted(resume_hint) from None
+    result = await engine.research_result(thread, owner=LOCAL_OWNER)
+    if result is None or result.status is ThreadStatus.REJECTED:
+        raise PlanRejected(
+            f"Thread {thread}: the plan was rejected, so nothing was searched and no "
+            "report was written. Start a new research to try again."
         )
-    values = (await engine.snapshot(thread, kind="research")).values
-    if values.get("status") == "rejected":
-        raise PlanRejected("The plan was rejected: nothing was searched and no report written.")
-    report = values["report"]
+    if result.status is not ThreadStatus.DONE or not result.report:
+        raise Interrupted(resume_hint)
     if args.out:
-        args.out.write_text(report, encoding="utf-8")
-        _say(f"report written to {args.out} (also saved as {values['report_path']})")
+        args.out.write_text(result.report, encoding="utf-8")
+        _say(f"report written to {args.out}")
     else:
-        sys.stdout.write(report)
+        sys.stdout.write(result.report)
     return EXIT_OK
 
 
 async def _drive(
-    engine: Engine, thread: str, events: Any, kind: str, *, auto_approve: bool = False
+    engine: Engine,
+    thread: str,
+    events: AsyncIterator[Event],
+    choices: Any,
+    *,
+    auto_approve: bool = False,
+    documents: bool = True,
 ) -> None:
-    """Show a run's events, answer its approvals at the terminal, until nothing is pending."""
+    """Show a run's events; answer the approvals it asks for, until none is left."""
+    pending = await _show(events, documents=documents)
+    if pending:
+        await _answer(
+            engine, thread, pending, choices, auto_approve=auto_approve, documents=documents
+        )
+
+
+async def _answer(
+    engine: Engine,
+    thread: str,
+    pending: list[ApprovalNeeded],
+    choices: Any,
+    *,
+    auto_approve: bool = False,
+    documents: bool = True,
+) -> None:
     from assistant import approvals
+    from assistant.storage import LOCAL_OWNER
 
-    values = (await engine.snapshot(thread, kind=kind)).values if kind == "research" else {}
-    progress = _Progress({s["index"] for s in values.get("sections", [])})
-    while True:
-        await _show(events, progress)
-        pending = await engine.pending(thread, kind=kind)
-        if not pending:
-            return
-        answers = {}
-        for approval in pending:
-            answers[approval.interrupt_id] = (
-                approvals.approve() if auto_approve else await _ask(approval.request)
-            )
-        events = engine.resume(thread, answers, kind=kind)
+    while pending:
+        answers = {
+            item.interrupt_id: approvals.approve() if auto_approve else await _ask(item)
+            for item in pending
+        }
+        resumed = engine.resume(thread, answers, owner=LOCAL_OWNER, choices=choices)
+        pending = await _show(resumed, documents=documents)
 
 
-class _Progress:
-    """Sections done of total, with seconds since the command started, for stderr."""
+class _Screen:
+    """What the terminal has shown of the running tool work (progress lines on stderr)."""
 
-    def __init__(self, done: set[int] | None = None) -> None:
+    def __init__(self) -> None:
         self.started = time.monotonic()
-        self.done: set[int] = done or set()
+        self.states: dict[tuple[str, str], str] = {}
+        self.activities: set[tuple[str, str]] = set()
 
     def say(self, text: str) -> None:
-        _say(f"[research {time.monotonic() - self.started:5.1f}s] {text}")
+        _say(f"[{time.monotonic() - self.started:5.1f}s] {text}")
+
+    def board(self, event: Progress) -> None:
+        """One line per item that starts or ends."""
+        from assistant.events import FINISHED_STATES, State
+
+        total = len(event.items)
+        for number, item in enumerate(event.items, 1):
+            key = (event.call_id, item.label)
+            was, now = self.states.get(key), item.state.value
+            if was == now:
+                continue
+            self.states[key] = now
+            note = f" ({item.note})" if item.note else ""
+            if item.state is State.SEARCHING:
+                self.say(f"started {number}/{total}: {item.label}")
+            elif item.state is State.KEPT and was is None:
+                self.say(f"kept from before {number}/{total}: {item.label}")
+            elif item.state in FINISHED_STATES and item.state is not State.KEPT:
+                self.say(f"{event.finished} of {total} done: {item.label} — {now}{note}")
 
 
-async def _show(events: Any, progress: _Progress) -> None:
+async def _show(events: AsyncIterator[Event], *, documents: bool = True) -> list[ApprovalNeeded]:
+    """Draw every event; return the approvals the run stopped for.
+
+    ``documents``: print finished documents (a report) on stdout as they come.
+    """
     from assistant import events as ev
+    from assistant.text import brief
 
+    screen = _Screen()
+    asked: list[ev.ApprovalNeeded] = []
     streamed = False
     async for event in events:
         match event:
@@ -197,85 +349,108 @@ async def _show(events: Any, progress: _Progress) -> None:
                 sys.stdout.write("\n")
                 sys.stdout.flush()
                 streamed = False
-            case ev.ToolCall(name=name, args=args):
-                _say(f"→ {name}({_brief(args)})")
-            case ev.ToolResult(name=name, content=content, error=error):
-                _say(f"← {name}{' failed' if error else ''}: {_brief(content)}")
-            case ev.PlanReady(plan=plan):
-                progress.say(f"plan ready: {len(plan['sections'])} sections")
-            case ev.SectionStarted(index=i, total=total, name=name):
-                progress.say(f"started {i + 1}/{total}: {name}")
-            case ev.SectionDone(
-                index=i, total=total, name=name, status=status, error=error, resumed=resumed
-            ):
-                progress.done.add(i)
-                note = " (kept from the interrupted run)" if resumed else ""
-                failure = f" — missing: {error}" if status == "failed" else ""
-                progress.say(
-                    f"{len(progress.done)} of {total} sections done: {name}{note}{failure}"
-                )
-            case ev.ReportReady(path=path):
-                progress.say(f"report assembled: {path}")
+            case ev.ToolStarted(label=label, args=args):
+                _say(f"→ {label} {brief(str(args), 120)}")
+            case ev.ToolFinished(outcome=outcome, summary=summary):
+                mark = {"done": "←", "failed": "✗", "declined": "–"}[outcome.value]
+                _say(f"{mark} {summary}")
+            case ev.Activity(call_id=call_id, key=key, title=title, state=state):
+                if (call_id, key) not in screen.activities and state is ev.State.RUNNING:
+                    screen.activities.add((call_id, key))
+                    screen.say(f"{title}…")
+            case ev.Progress():
+                screen.board(event)
+            case ev.Document(title=title, markdown=markdown):
+                screen.say(f"ready: {title}")
+                if documents:
+                    sys.stdout.write(f"\n{markdown}\n")
+                    sys.stdout.flush()
+            case ev.ApprovalNeeded():
+                asked.append(event)
+    return asked
 
 
-def _brief(value: Any, limit: int = 120) -> str:
-    text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+# --- asking at the terminal ------------------------------------------------------------
 
 
 async def _read_line(prompt: str) -> str | None:
-    """Read one line (None at end of input); works with a terminal and with a pipe."""
+    """Read one line (None at end of input); works with a terminal and with a pipe.
+
+    The read blocks in a daemon thread, so Ctrl-C ends the process at once instead of
+    waiting for a line that will never come.
+    """
     sys.stderr.write(prompt)
     sys.stderr.flush()
-    line = await asyncio.to_thread(sys.stdin.readline)
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str] = loop.create_future()
+
+    def deliver(line: str | BaseException) -> None:
+        if answer.done():
+            return
+        if isinstance(line, BaseException):
+            answer.set_exception(line)
+        else:
+            answer.set_result(line)
+
+    def read() -> None:
+        try:
+            line: str | BaseException = sys.stdin.readline()
+        except Exception as exc:
+            line = exc
+        with contextlib.suppress(RuntimeError):  # the loop is gone: the process is ending
+            loop.call_soon_threadsafe(deliver, line)
+
+    threading.Thread(target=read, daemon=True, name="stdin").start()
+    line = await answer
     if prompt and not sys.stdin.isatty():
         sys.stderr.write("\n")  # piped answers are not echoed: end the prompt's line
     return None if line == "" else line.rstrip("\n")
 
 
-async def _ask(request: dict[str, Any]) -> dict[str, Any]:
+async def _ask(approval: ApprovalNeeded) -> dict[str, Any]:
     """Ask the person to approve, edit, reject or give feedback on one action."""
-    import json
+    from assistant import approvals, editing
 
-    from assistant import approvals
-    from assistant.research.plan_text import plan_from_text, plan_to_text
-
-    action = request["action_requests"][0]
-    allowed = request["review_configs"][0]["allowed_decisions"]
-    if request.get("error"):
-        _say(f"(the previous answer was not accepted: {request['error']})")
-    _say(f"\n{action.get('description') or action['name']}\n")
+    request = approval.request
+    if request.error:
+        _say(f"(the previous answer was not accepted: {request.error})")
+    _say(f"\n{request.title or request.action.name}\n\n{request.action.description}\n")
     choices = {"a": "approve", "e": "edit", "r": "reject", "f": "respond"}
-    menu = ", ".join(
-        f"[{k}]{v[1:] if v != 'respond' else 'eedback'}" for k, v in choices.items() if v in allowed
-    )
+    names = {
+        "approve": "[a]pprove",
+        "edit": "[e]dit",
+        "reject": "[r]eject",
+        "respond": "[f]eedback",
+    }
+    menu = ", ".join(names[v] for v in choices.values() if v in request.allowed)
     while True:
         line = await _read_line(f"{menu}? ")
         if line is None:
-            raise KeyboardInterrupt
+            raise Interrupted(
+                "the input ended while an answer was expected (approve, edit, reject or "
+                "feedback); run the same command again to answer"
+            )
         choice = choices.get(line.strip().lower()[:1])
-        if choice == "approve":
+        if choice not in request.allowed:
+            _say("please answer with one of the letters shown")
+        elif choice == "approve":
             return approvals.approve()
-        if choice == "reject":
+        elif choice == "reject":
             reason = await _read_line("reason (optional): ")
             return approvals.reject(reason or None)
-        if choice == "respond":
+        elif choice == "respond":
             feedback = await _read_line("feedback: ")
             if feedback and feedback.strip():
                 return approvals.respond(feedback.strip())
-        elif choice == "edit":
+        else:
+            _say(editing.HELP[request.edit_format])
+            text = await _edit_text(editing.to_text(request))
             try:
-                if action["name"] == "research":
-                    text = await _edit_text(plan_to_text(action["args"]))
-                    args = {**action["args"], **plan_from_text(text)}
-                else:
-                    line = await _read_line("new arguments as JSON: ")
-                    args = json.loads(line or "")
-                return approvals.edit(action["name"], args)
+                args = editing.from_text(request, text)
             except ValueError as exc:
                 _say(f"could not use that edit: {exc}")
-        else:
-            _say("please answer with one of the letters shown")
+                continue
+            return approvals.edit(request.action.name, args)
 
 
 async def _edit_text(text: str) -> str:
@@ -283,7 +458,7 @@ async def _edit_text(text: str) -> str:
     if sys.stdin.isatty():
         return await asyncio.to_thread(_edit_in_editor, text)
     _say(text)
-    _say("Type the edited plan in the same format, then a line with a single '.':")
+    _say("Type the edited text in the same format, then a line with a single '.':")
     lines: list[str] = []
     while (line := await _read_line("")) is not None and line.strip() != ".":
         lines.append(line)
@@ -291,7 +466,6 @@ async def _edit_text(text: str) -> str:
 
 
 def _edit_in_editor(text: str) -> str:
-    import os
     import shlex
     import subprocess
     import tempfile
@@ -306,39 +480,48 @@ def _edit_in_editor(text: str) -> str:
         path.unlink(missing_ok=True)
 
 
+# --- chat ------------------------------------------------------------------------------
+
+
 async def _chat(engine: Engine, thread: str | None) -> int:
     from assistant.engine import new_thread_id
-    from assistant.errors import InputError, describe
+    from assistant.errors import AssistantError, describe
+    from assistant.storage import LOCAL_OWNER, ThreadKind, WrongKind
 
     thread = thread or new_thread_id()
+    hint = f"continue with 'assistant chat --thread {thread}'"
     if isinstance(sys.stdin, io.TextIOWrapper):
         sys.stdin.reconfigure(errors="replace")  # undecodable bytes must not end the chat
     _say(f"thread {thread} — type a message; end with Ctrl-D")
     failed = False
-    if await engine.pending(thread):
-        _say("this thread has an approval waiting from an earlier session")
-        await _drive(engine, thread, _nothing(), "chat")
-    elif (await engine.snapshot(thread)).next:
-        _say("the last turn of this thread was interrupted; finishing it")
-        await _drive(engine, thread, engine.continue_run(thread), "chat")
-    interactive = sys.stdin.isatty()
-    while (line := await _read_line("you> " if interactive else "")) is not None:
-        if not line.strip():
-            if interactive:
-                _say("(empty message: type something)")
-            continue
-        try:
-            await _drive(engine, thread, engine.chat(thread, line), "chat")
-            failed = False
-        except InputError as exc:
-            _say(f"error: {exc}")
-            failed = True
-        except Exception as exc:
-            _say(f"error: {describe(exc)}")
-            failed = True
+    try:
+        if await engine.exists(thread, owner=LOCAL_OWNER):
+            view = await engine.thread(thread, owner=LOCAL_OWNER)
+            if view.info.kind is not ThreadKind.CHAT:
+                raise WrongKind(thread, view.info.kind)
+            if view.pending:
+                _say("this thread has an approval waiting from an earlier session")
+                await _answer(engine, thread, view.pending, None)
+            elif view.unfinished:
+                _say("the last turn of this thread was interrupted; finishing it")
+                await _drive(engine, thread, engine.continue_run(thread, owner=LOCAL_OWNER), None)
+        interactive = sys.stdin.isatty()
+        while (line := await _read_line("you> " if interactive else "")) is not None:
+            if not line.strip():
+                if interactive:
+                    _say("(empty message: type something)")
+                continue
+            try:
+                await _drive(engine, thread, engine.chat(thread, line, owner=LOCAL_OWNER), None)
+                failed = False
+            except Interrupted:
+                raise
+            except AssistantError as exc:
+                _say(f"error: {exc}")
+                failed = True
+            except Exception as exc:
+                _say(f"error: {describe(exc)}")
+                failed = True
+    except asyncio.CancelledError:
+        raise Interrupted(hint) from None
     return EXIT_ERROR if failed else EXIT_OK
-
-
-async def _nothing() -> Any:
-    return
-    yield

@@ -1,40 +1,50 @@
 """The engine: storage opened, graphs built from their dependencies, runs streamed as events.
 
-The CLI and the chat UI each open one ``Engine`` and only draw what it streams.
+The CLI and the chat UI each open one ``Engine`` and only draw what it streams. Every run
+(a message, an answer to an approval, a continue) goes through ``_run``: the thread's owner
+and kind are checked, its lease is taken (one writer per thread, across processes), the
+graph is streamed with the run's context, and the lease is released however the run ends.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from langgraph.types import Command
 
+from assistant.agent import build_supervisor
+from assistant.agent.gate import LABEL
+from assistant.approvals import ApprovalRequest
+from assistant.context import Choices, RunContext
 from assistant.errors import InputError, validate_message
 from assistant.events import ApprovalNeeded, Event, translate
 from assistant.models import ModelFactory
-from assistant.options import configurable
-from assistant.research.graph import build_research_graph
+from assistant.research.graph import ACTION, LiveRuns, build_research_graph, run_id_for
+from assistant.research.schemas import CHECKPOINTED
+from assistant.searching import SearchService
 from assistant.settings import Settings
-from assistant.storage import AppStore, ThreadInfo, open_checkpointer
-from assistant.supervisor import build_supervisor
+from assistant.storage import (
+    Storage,
+    ThreadInfo,
+    ThreadKind,
+    ThreadNotFound,
+    ThreadStatus,
+    new_holder,
+    open_storage,
+)
 from assistant.toolbox import build_tools
-from tools.search import SearchProvider, make_provider
+
+log = logging.getLogger(__name__)
 
 STREAM_MODES = ["messages", "updates", "custom"]
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Per-run overrides chosen by the person (chat settings panel, CLI flags)."""
-
-    model: str | None = None
-    max_parallel: int | None = None
-    approve: Iterable[str] | None = None
+DELETE_WAIT_S = 5.0
 
 
 def new_thread_id() -> str:
@@ -54,145 +64,339 @@ def check_thread_id(thread_id: str) -> str:
     return thread_id
 
 
+@dataclass(frozen=True)
+class ThreadView:
+    """A reopened thread: what it is and what it waits for."""
+
+    info: ThreadInfo
+    pending: list[ApprovalNeeded]
+    """Questions still unanswered (answered ones are never listed, even if their run died)."""
+    unfinished: bool
+    """Work was cut short (stopped, failed, process killed) and can be continued."""
+    running: bool
+    """A run is going on right now (in another window or process)."""
+
+
+@dataclass(frozen=True)
+class ResearchResult:
+    """What a research thread produced."""
+
+    status: ThreadStatus
+    title: str
+    report: str
+    report_file: str | None
+
+
+def _config(thread_id: str) -> Any:
+    return {"configurable": {"thread_id": thread_id}, "recursion_limit": 100}
+
+
 class Engine:
     """Everything a face needs, with one lifetime."""
 
-    def __init__(
-        self, settings: Settings, store: AppStore, checkpointer: Any, http: httpx.AsyncClient
-    ) -> None:
+    def __init__(self, settings: Settings, storage: Storage, http: httpx.AsyncClient) -> None:
         """Build the graphs; use ``Engine.open`` instead of calling this."""
         self.settings = settings
-        self.store = store
-        self.checkpointer = checkpointer
-        self.http = http
+        self.storage = storage
         self.models = ModelFactory(settings)
+        self.search = SearchService(settings, http)
+        self.runs = LiveRuns(self.search.session)
 
-        def search_provider() -> SearchProvider:
-            return make_provider(settings, http)
+        def research(checkpointer: Any = None) -> Any:
+            return build_research_graph(
+                models=self.models,
+                sections=storage.sections,
+                files=storage.files,
+                runs=self.runs,
+                checkpointer=checkpointer,
+            )
 
-        deps: dict[str, Any] = {
-            "models": self.models,
-            "store": store,
-            "settings": settings,
-            "search_provider": search_provider,
+        self.tools = build_tools(models=self.models, search=self.search, research_graph=research())
+        self.labels = {
+            tool.name: str((tool.metadata or {}).get(LABEL, tool.name)) for tool in self.tools
         }
-        self.research = build_research_graph(**deps, checkpointer=checkpointer)
-        self.supervisor = build_supervisor(
-            models=self.models,
-            tools=build_tools(
-                models=self.models, settings=settings, search_provider=search_provider
+        self.graphs: dict[ThreadKind, Any] = {
+            ThreadKind.CHAT: build_supervisor(
+                models=self.models, tools=self.tools, checkpointer=storage.checkpointer
             ),
-            research_graph=build_research_graph(**deps),
-            settings=settings,
-            checkpointer=checkpointer,
-        )
+            ThreadKind.RESEARCH: research(storage.checkpointer),
+        }
+        self._active: dict[str, asyncio.Task[Any]] = {}
 
     @classmethod
     @contextlib.asynccontextmanager
     async def open(cls, settings: Settings) -> AsyncIterator[Engine]:
         """Open the databases and clients; close them all on exit."""
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = await AppStore.open(settings.store_path, settings.db_timeout)
-        try:
-            checkpointer = await open_checkpointer(settings.checkpoint_path, settings.db_timeout)
-            try:
-                async with httpx.AsyncClient(timeout=settings.search_timeout) as http:
-                    yield cls(settings, store, checkpointer, http)
-            finally:
-                await checkpointer.conn.close()
-        finally:
-            await store.close()
+        async with (
+            open_storage(settings, CHECKPOINTED) as storage,
+            httpx.AsyncClient(timeout=settings.search_timeout) as http,
+        ):
+            yield cls(settings, storage, http)
 
-    def _graph(self, kind: str) -> Any:
-        return self.research if kind == "research" else self.supervisor
+    def context(self, owner: str, choices: Choices | None = None) -> RunContext:
+        """The context of a run for ``owner`` with their ``choices``."""
+        return RunContext.build(self.settings, choices, owner=owner)
 
-    async def _run(
-        self, kind: str, thread_id: str, payload: Any, options: RunConfig
-    ) -> AsyncIterator[Event]:
-        config = configurable(
-            check_thread_id(thread_id),
-            model=options.model,
-            max_parallel=options.max_parallel,
-            approve=options.approve,
-        )
-        # "sync": each step's checkpoint is written before the next step starts, so a
-        # process killed mid-turn never loses what the person already sent.
-        stream = self._graph(kind).astream(
-            payload, config, stream_mode=STREAM_MODES, subgraphs=True, durability="sync"
-        )
-        async for event in translate(stream):
-            yield event
+    # --- runs ----------------------------------------------------------------------------
 
     async def chat(
-        self,
-        thread_id: str,
-        text: str,
-        options: RunConfig = RunConfig(),
-        *,
-        owner: str | None = None,
+        self, thread_id: str, text: str, *, owner: str, choices: Choices | None = None
     ) -> AsyncIterator[Event]:
         """Send the person's message on ``thread_id`` and stream the turn."""
         text = validate_message(text)
+        context = self.context(owner, choices)
         self.models.check()
-        await self.store.touch_thread(thread_id, kind="chat", title=text, owner=owner)
-        async for event in self._run("chat", thread_id, {"messages": [("user", text)]}, options):
+        payload = {"messages": [("user", text)]}
+        async for event in self._run(
+            thread_id, ThreadKind.CHAT, context, _constant(payload), title=text
+        ):
             yield event
 
-    async def research_run(
-        self, thread_id: str, topic: str | None, options: RunConfig = RunConfig()
+    async def research(
+        self, thread_id: str, topic: str, *, owner: str, choices: Choices | None = None
     ) -> AsyncIterator[Event]:
-        """Start research on ``topic``, or continue ``thread_id`` when ``topic`` is None."""
+        """Start research on ``topic`` on a new research thread."""
+        topic = validate_message(topic, what="topic")
+        context = self.context(owner, choices)
         self.models.check()
-        payload: Any = None
-        if topic is not None:
-            topic = validate_message(topic, what="topic")
-            await self.store.touch_thread(thread_id, kind="research", title=topic)
-            payload = {"topic": topic}
-        async for event in self._run("research", thread_id, payload, options):
+        payload = {
+            "topic": topic,
+            "call_id": ACTION,
+            "thread_id": thread_id,
+            "run_id": run_id_for(thread_id, ACTION),
+            "needs_review": ACTION in context.approve,
+        }
+        async for event in self._run(
+            thread_id, ThreadKind.RESEARCH, context, _constant(payload), title=topic
+        ):
             yield event
 
     async def resume(
         self,
         thread_id: str,
-        answers: dict[str, Any],
+        answers: Mapping[str, Any],
         *,
-        kind: str = "chat",
-        options: RunConfig = RunConfig(),
+        owner: str,
+        choices: Choices | None = None,
     ) -> AsyncIterator[Event]:
-        """Answer pending approvals (``{interrupt_id: resume value}``) and stream on."""
+        """Answer pending approvals (``{interrupt_id: resume value}``) and stream on.
+
+        Each answer is recorded before it is applied, once: an answer to a question that
+        is not pending (answered in another window, or never asked) is refused.
+        """
+        context = self.context(owner, choices)
         self.models.check()
-        pending = {a.interrupt_id for a in await self.pending(thread_id, kind=kind)}
-        unknown = set(answers) - pending
-        if unknown:
-            raise InputError("That approval is no longer pending on this thread.")
-        info = await self.store.get_thread(thread_id)
-        if info:
-            await self.store.touch_thread(thread_id, kind=info.kind, title=info.title)
-        async for event in self._run(kind, thread_id, Command(resume=answers), options):
+        info = await self._info(thread_id, owner)
+
+        async def payload() -> Any:
+            pending, decided = await self._questions(info)
+            if not answers or set(answers) - {p.interrupt_id for p in pending}:
+                raise InputError(
+                    "That question is no longer waiting for an answer (it was answered in "
+                    "another window, or the conversation moved on)."
+                )
+            await self.storage.threads.record_decisions(thread_id, dict(answers), owner)
+            return Command(resume={**decided, **answers})
+
+        async for event in self._run(thread_id, info.kind, context, payload):
             yield event
 
     async def continue_run(
-        self, thread_id: str, *, kind: str = "chat", options: RunConfig = RunConfig()
+        self, thread_id: str, *, owner: str, choices: Choices | None = None
     ) -> AsyncIterator[Event]:
-        """Re-run from the last checkpoint (after an error or a crash)."""
+        """Re-run from the last checkpoint (after Stop, a failure or a crash).
+
+        Answers recorded before the cut are applied again, so nothing is asked twice.
+        """
+        context = self.context(owner, choices)
         self.models.check()
-        async for event in self._run(kind, thread_id, None, options):
+        info = await self._info(thread_id, owner)
+
+        async def payload() -> Any:
+            pending, decided = await self._questions(info)
+            if pending:
+                raise InputError("This conversation is waiting for your decision first.")
+            return Command(resume=decided) if decided else None
+
+        async for event in self._run(thread_id, info.kind, context, payload):
             yield event
 
-    async def snapshot(self, thread_id: str, *, kind: str = "chat") -> Any:
-        """The thread's latest state (``.values``, ``.next``, ``.interrupts``)."""
-        config = configurable(check_thread_id(thread_id))
-        return await self._graph(kind).aget_state(config)
+    async def _run(
+        self,
+        thread_id: str,
+        kind: ThreadKind,
+        context: RunContext,
+        payload: Callable[[], Awaitable[Any]],
+        *,
+        title: str | None = None,
+    ) -> AsyncIterator[Event]:
+        """Take the lease, stream the graph, record how the run ended, release the lease."""
+        check_thread_id(thread_id)
+        threads = self.storage.threads
+        holder = new_holder()
+        info = await threads.begin_run(
+            thread_id,
+            kind=kind,
+            owner=context.owner,
+            title=title,
+            holder=holder,
+            create=title is not None,
+        )
+        try:
+            value = await payload()  # decided under the lease: no other run can interleave
+        except BaseException:
+            await threads.end_run(thread_id, holder, info.status)
+            raise
+        status = ThreadStatus.FAILED
+        task = asyncio.current_task()
+        if task is not None:
+            self._active[thread_id] = task
+        heartbeat = asyncio.create_task(self._keep_lease(thread_id, holder, task))
+        try:
+            graph = self.graphs[kind]
+            stream = graph.astream(
+                value,
+                _config(thread_id),
+                context=context,
+                stream_mode=STREAM_MODES,
+                subgraphs=True,
+                # "sync": each step's checkpoint is written before the next step starts, so
+                # a process killed mid-turn never loses what the person already sent.
+                durability="sync",
+            )
+            waiting = False
+            async for event in translate(stream, self.labels):
+                waiting = waiting or isinstance(event, ApprovalNeeded)
+                yield event
+            status = ThreadStatus.WAITING if waiting else await self._ended(thread_id, kind)
+        except (asyncio.CancelledError, GeneratorExit):
+            status = ThreadStatus.INTERRUPTED
+            raise
+        finally:
+            heartbeat.cancel()
+            if self._active.get(thread_id) is task:
+                del self._active[thread_id]
+            await threads.end_run(thread_id, holder, status)
 
-    async def pending(self, thread_id: str, *, kind: str = "chat") -> list[ApprovalNeeded]:
-        """Approvals the thread is waiting for, including inside the research subgraph."""
-        state = await self.snapshot(thread_id, kind=kind)
-        found = {i.id: ApprovalNeeded(i.id, i.value) for i in state.interrupts}
+    async def _keep_lease(
+        self, thread_id: str, holder: str, task: asyncio.Task[Any] | None
+    ) -> None:
+        """Renew the lease while the run goes on; stop the run if the lease was lost."""
+        while True:
+            await asyncio.sleep(self.settings.lease_seconds / 3)
+            try:
+                kept = await self.storage.threads.renew(thread_id, holder)
+            except Exception:
+                log.exception("could not renew the lease of thread %s", thread_id)
+                continue
+            if not kept:
+                log.error("thread %s: lease lost (deleted, or taken over); stopping", thread_id)
+                if task is not None:
+                    task.cancel()
+                return
+
+    async def _ended(self, thread_id: str, kind: ThreadKind) -> ThreadStatus:
+        if kind is ThreadKind.RESEARCH:
+            values = (await self.graphs[kind].aget_state(_config(thread_id))).values
+            if values.get("status") == "rejected":
+                return ThreadStatus.REJECTED
+        return ThreadStatus.DONE
+
+    # --- reading threads -----------------------------------------------------------------
+
+    async def _info(self, thread_id: str, owner: str) -> ThreadInfo:
+        info = await self.storage.threads.get(check_thread_id(thread_id), owner)
+        if info is None:
+            raise ThreadNotFound(thread_id)
+        return info
+
+    async def _questions(
+        self, info: ThreadInfo, state: Any = None
+    ) -> tuple[list[ApprovalNeeded], dict[str, Any]]:
+        """The thread's unanswered questions, and recorded answers to questions still in
+        its state (a run that died after the answer was given leaves them there)."""
+        if state is None:
+            state = await self.graphs[info.kind].aget_state(_config(info.thread_id))
+        found = {i.id: i for i in state.interrupts}
         for task in state.tasks:
-            for i in task.interrupts:
-                found.setdefault(i.id, ApprovalNeeded(i.id, i.value))
-        return list(found.values())
+            for item in task.interrupts:
+                found.setdefault(item.id, item)
+        recorded = await self.storage.threads.decisions(info.thread_id) if found else {}
+        pending = [
+            ApprovalNeeded(i.id, ApprovalRequest.parse(i.value))
+            for i in found.values()
+            if i.id not in recorded
+        ]
+        decided = {iid: recorded[iid] for iid in found if iid in recorded}
+        return pending, decided
 
-    async def threads(self, limit: int = 50) -> list[ThreadInfo]:
-        """Saved threads, newest first."""
-        return await self.store.list_threads(limit)
+    async def thread(self, thread_id: str, *, owner: str) -> ThreadView:
+        """``owner``'s thread as it stands: its questions, whether work is left or running."""
+        info = await self._info(thread_id, owner)
+        running = await self.storage.threads.is_running(thread_id)
+        state = await self.graphs[info.kind].aget_state(_config(thread_id))
+        pending, _ = await self._questions(info, state)
+        unfinished = bool(state.next) and not pending and not running
+        return ThreadView(info, [] if running else pending, unfinished, running)
+
+    async def exists(self, thread_id: str, *, owner: str) -> bool:
+        """Whether ``owner`` has a thread ``thread_id``."""
+        return await self.storage.threads.get(check_thread_id(thread_id), owner) is not None
+
+    async def threads(self, *, owner: str, limit: int = 50) -> list[ThreadInfo]:
+        """``owner``'s threads, newest first."""
+        return await self.storage.threads.list_for(owner, limit)
+
+    async def research_result(self, thread_id: str, *, owner: str) -> ResearchResult | None:
+        """What a research thread produced so far (None: nothing started)."""
+        info = await self._info(thread_id, owner)
+        if info.kind is not ThreadKind.RESEARCH:
+            return None
+        values = (await self.graphs[info.kind].aget_state(_config(thread_id))).values
+        if not values:
+            return None
+        status = ThreadStatus.REJECTED if values.get("status") == "rejected" else info.status
+        if values.get("status") == "done":
+            status = ThreadStatus.DONE
+        plan = values.get("plan")
+        return ResearchResult(
+            status,
+            plan.title if plan is not None else values.get("topic", ""),
+            values.get("report", ""),
+            values.get("report_file"),
+        )
+
+    # --- deleting ------------------------------------------------------------------------
+
+    async def delete(self, thread_id: str, *, owner: str) -> None:
+        """Delete ``owner``'s thread and everything of it; its id can never be used again.
+
+        The id is tombstoned first, so no new run can start and a run still going on (here
+        or in another process) loses its lease and stops; then checkpoints, decisions,
+        sections, files and the chat history are removed.
+        """
+        info = await self._info(thread_id, owner)
+        await self.storage.threads.tombstone(thread_id, owner)
+        running = self._active.get(thread_id)
+        if running is not None and running is not asyncio.current_task():
+            running.cancel()
+            await asyncio.wait({running}, timeout=DELETE_WAIT_S)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.lease_seconds / 3 + DELETE_WAIT_S
+        # A run in another process stops at its next renewal; nothing here can signal it.
+        while await self.storage.threads.is_running(thread_id) and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        await self.storage.threads.drop_lease(thread_id)
+        await self.storage.checkpointer.adelete_thread(info.thread_id)
+        await self.storage.sections.delete_thread(thread_id)
+        await self.storage.files.delete_thread(thread_id)
+        for key in await self.storage.history.delete_thread(thread_id):
+            await self.storage.files.delete(key)
+        await self.storage.forget()
+
+
+def _constant(value: Any) -> Callable[[], Awaitable[Any]]:
+    async def payload() -> Any:
+        return value
+
+    return payload

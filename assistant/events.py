@@ -1,16 +1,55 @@
 """What the engine streams to its faces (CLI, chat UI): small typed events.
 
-``translate`` turns LangGraph's ``(namespace, mode, data)`` stream into these, so no face
-needs to know the graph's node names.
+The vocabulary knows no tool by name. A tool announces itself (``ToolStarted``), may show
+its work as nested activities and one live progress board, may produce a document, may
+ask for approval, and finishes with an outcome. The research workflow uses all of these;
+a new tool with progress and approval needs no change in any face.
+
+Events are built where they happen: the supervisor's messages are translated here from
+LangGraph's stream, and tools write their own events with LangGraph's stream writer
+(``custom`` mode), which ``translate`` passes through unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk, ToolMessage
+
+from assistant.approvals import ApprovalRequest
+
+MODEL_NODE = "model"
+"""The supervisor node whose tokens are the answer the person reads."""
+
+
+class Outcome(StrEnum):
+    """How a tool call ended."""
+
+    DONE = "done"
+    FAILED = "failed"
+    DECLINED = "declined"  # the person said no: an ordinary outcome, not an error
+
+
+class State(StrEnum):
+    """Where one piece of a tool's work stands (an activity, a progress item)."""
+
+    WAITING = "waiting"
+    RUNNING = "running"
+    SEARCHING = "searching"
+    READING = "reading"
+    WRITING = "writing"
+    CHECKING = "checking"
+    DONE = "done"
+    KEPT = "kept"  # finished in an earlier, interrupted run
+    FAILED = "failed"
+    DECLINED = "declined"
+    STOPPED = "stopped"
+
+
+FINISHED_STATES = frozenset({State.DONE, State.KEPT, State.FAILED, State.DECLINED, State.STOPPED})
 
 
 @dataclass(frozen=True)
@@ -28,61 +67,81 @@ class Answer:
 
 
 @dataclass(frozen=True)
-class ToolCall:
-    """The supervisor decided to call a tool."""
+class ToolStarted:
+    """The supervisor called a tool."""
 
-    id: str
+    call_id: str
     name: str
+    label: str
     args: dict[str, Any]
 
 
 @dataclass(frozen=True)
-class ToolResult:
-    """A tool call finished (or was declined)."""
+class ToolFinished:
+    """A tool call ended: ``summary`` is one line for a person, ``content`` what it returned."""
 
-    id: str
+    call_id: str
     name: str
+    outcome: Outcome
+    summary: str
     content: str
-    error: bool
-    artifact: Any = None
 
 
 @dataclass(frozen=True)
-class PlanReady:
-    """The research planner produced a plan."""
+class Activity:
+    """A piece of a tool's work, shown as a nested step (``key`` is stable per piece)."""
 
-    plan: dict[str, Any]
+    call_id: str
+    key: str
+    title: str
+    text: str
+    state: State
+    parent: str | None = None
 
 
 @dataclass(frozen=True)
-class SectionStarted:
-    """A research worker began its section."""
+class ProgressItem:
+    """One line of a progress board."""
 
-    index: int
-    total: int
+    label: str
+    state: State
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The whole live board of a long tool run (each event replaces the previous one)."""
+
+    call_id: str
+    title: str
+    items: tuple[ProgressItem, ...]
+    started_at: float
+    """Wall-clock time (epoch seconds) the run started, for an elapsed-time display."""
+    note: str = ""
+
+    @property
+    def finished(self) -> int:
+        """How many items are finished (done, kept, failed...)."""
+        return sum(item.state in FINISHED_STATES for item in self.items)
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A stored file a face can offer for download."""
+
+    key: str
     name: str
-    queries: list[str]
+    mime: str
 
 
 @dataclass(frozen=True)
-class SectionDone:
-    """A research worker finished (or failed, or was restored from a previous run)."""
+class Document:
+    """A finished document (a research report) to show in full, with its downloads."""
 
-    index: int
-    total: int
-    name: str
-    status: str
-    error: str | None = None
-    resumed: bool = False
-    sources: list[dict[str, str]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class ReportReady:
-    """The research report is assembled and saved."""
-
+    call_id: str
+    title: str
     markdown: str
-    path: str
+    files: tuple[FileRef, ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)
@@ -90,73 +149,81 @@ class ApprovalNeeded:
     """The run paused; answer ``request`` (HITL schema) to go on."""
 
     interrupt_id: str
-    request: dict[str, Any]
+    request: ApprovalRequest
 
 
 Event = (
-    Token
-    | Answer
-    | ToolCall
-    | ToolResult
-    | PlanReady
-    | SectionStarted
-    | SectionDone
-    | ReportReady
-    | ApprovalNeeded
+    Token | Answer | ToolStarted | ToolFinished | Activity | Progress | Document | ApprovalNeeded
 )
 
+TOOL_EVENTS = (Activity, Progress, Document)
+"""Events tools write themselves through the stream writer."""
 
-async def translate(stream: AsyncIterator[Any]) -> AsyncIterator[Event]:
-    """Events from ``astream(..., stream_mode=STREAM_MODES, subgraphs=True)``."""
+
+async def translate(
+    stream: AsyncIterator[Any], labels: Mapping[str, str] | None = None
+) -> AsyncIterator[Event]:
+    """Events from ``astream(..., stream_mode=["messages", "updates", "custom"], subgraphs=True)``.
+
+    ``labels``: a person's name for each tool ("Research", "Web search").
+    """
+    labels = labels or {}
     seen: set[str] = set()
     async for namespace, mode, data in stream:
         top = not namespace
         if mode == "messages":
             chunk, meta = data
-            if top and meta.get("langgraph_node") == "agent" and isinstance(chunk, AIMessageChunk):
+            if (
+                top
+                and meta.get("langgraph_node") == MODEL_NODE
+                and isinstance(chunk, AIMessageChunk)
+            ):
                 text = chunk.text if isinstance(chunk.text, str) else str(chunk.content)
                 if text:
                     yield Token(text)
-        elif mode == "custom" and isinstance(data, dict):
-            kind = data.get("type")
-            fields = {k: v for k, v in data.items() if k != "type"}
-            if kind == "section_started":
-                yield SectionStarted(**fields)
-            elif kind == "section_done":
-                yield SectionDone(**fields)
+        elif mode == "custom":
+            if isinstance(data, TOOL_EVENTS):
+                yield data
         elif mode == "updates":
             for node, update in data.items():
-                for event in _from_update(node, update, top, seen):
+                for event in _from_update(node, update, top, seen, labels):
                     yield event
 
 
-def _from_update(node: str, update: Any, top: bool, seen: set[str]) -> list[Event]:
+def _from_update(
+    node: str, update: Any, top: bool, seen: set[str], labels: Mapping[str, str]
+) -> list[Event]:
     if node == "__interrupt__":
         fresh = [i for i in update if i.id not in seen]
         seen.update(i.id for i in fresh)
-        return [ApprovalNeeded(i.id, i.value) for i in fresh]
-    if not isinstance(update, dict):
-        return []
-    if node == "plan" and "plan" in update:
-        return [PlanReady(update["plan"])]
-    if node == "synthesize" and "report" in update:
-        return [ReportReady(update["report"], update["report_path"])]
-    if not top:
+        return [ApprovalNeeded(i.id, ApprovalRequest.parse(i.value)) for i in fresh]
+    if not top or not isinstance(update, dict):
         return []
     events: list[Event] = []
     for message in update.get("messages", []):
         if isinstance(message, AIMessage):
-            events.extend(ToolCall(c["id"] or "", c["name"], c["args"]) for c in message.tool_calls)
+            events.extend(
+                ToolStarted(c["id"] or "", c["name"], labels.get(c["name"], c["name"]), c["args"])
+                for c in message.tool_calls
+            )
             if not message.tool_calls and message.text:
                 events.append(Answer(message.text))
         elif isinstance(message, ToolMessage):
-            events.append(
-                ToolResult(
-                    message.tool_call_id,
-                    message.name or "",
-                    str(message.content),
-                    message.status == "error",
-                    message.artifact,
-                )
-            )
+            events.append(tool_finished(message))
     return events
+
+
+def tool_finished(message: ToolMessage) -> ToolFinished:
+    """The event for a tool's result message."""
+    artifact = message.artifact if isinstance(message.artifact, dict) else {}
+    content = message.text if isinstance(message.text, str) else str(message.content)
+    outcome = Outcome(
+        artifact.get("outcome") or ("failed" if message.status == "error" else "done")
+    )
+    summary = str(artifact.get("summary") or _first_line(content))
+    return ToolFinished(message.tool_call_id, message.name or "", outcome, summary, content)
+
+
+def _first_line(text: str, limit: int = 200) -> str:
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    return line if len(line) <= limit else line[: limit - 1] + "…"

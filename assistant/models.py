@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, SecretStr
 
+from assistant.compat import rejects_json_schema, wire_chat_openai
 from assistant.errors import AssistantError, ConfigurationError
 from assistant.settings import Settings
 
@@ -16,7 +16,6 @@ T = TypeVar("T", bound=BaseModel)
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
-    from langchain_openai import ChatOpenAI
 
 
 class ModelFactory:
@@ -47,7 +46,7 @@ class ModelFactory:
         if name not in self._models:
             self.check()
             key = self._settings.openai_api_key
-            self._models[name] = _wire_chat_openai()(
+            self._models[name] = wire_chat_openai()(
                 model=name,
                 api_key=key or SecretStr("not-needed"),
                 base_url=self._settings.openai_base_url,
@@ -74,7 +73,7 @@ class ModelFactory:
             try:
                 return _checked(schema, await model.with_structured_output(schema).ainvoke(prompt))
             except Exception as exc:
-                if not _rejects_json_schema(exc):
+                if not rejects_json_schema(exc):
                     raise _unreadable(schema, exc) from exc
                 log.warning("%s: no json_schema output here; using function calling", name)
                 self._no_json_schema.add(name)
@@ -105,47 +104,3 @@ def _unreadable(schema: type[BaseModel], exc: Exception) -> Exception:
             "a more capable model may be needed."
         )
     return exc
-
-
-@functools.cache
-def _wire_chat_openai() -> type[ChatOpenAI]:
-    """``ChatOpenAI`` that sends the messages it built as the request body, untouched.
-
-    The openai SDK re-walks every message against a union of TypedDicts in pure Python
-    before sending (``async_maybe_transform``): about 0.4 ms per message per call, which
-    made a turn's overhead grow with the thread (profiled: 20 ms a turn on short threads,
-    130 ms at 300 messages). langchain-openai already produces wire-format dicts, so they
-    go through ``extra_body``, which the SDK merges into the JSON body as it is.
-    """
-    from langchain_openai import ChatOpenAI
-
-    class WireChatOpenAI(ChatOpenAI):
-        def _get_request_payload(
-            self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any
-        ) -> dict[str, Any]:
-            payload = super()._get_request_payload(input_, stop=stop, **kwargs)
-            if "messages" in payload:
-                payload["extra_body"] = {
-                    **(payload.get("extra_body") or {}),
-                    "messages": payload["messages"],
-                }
-                payload["messages"] = []
-            return payload
-
-    return WireChatOpenAI
-
-
-_REJECTION_STATUSES = frozenset({400, 404, 415, 422, 500, 501})
-"""Statuses servers use to refuse an unsupported ``response_format``."""
-
-
-def _rejects_json_schema(exc: Exception) -> bool:
-    """Whether a server error says it does not support ``response_format: json_schema``."""
-    import openai
-
-    text = str(exc).lower()
-    return (
-        isinstance(exc, openai.APIStatusError)
-        and exc.status_code in _REJECTION_STATUSES
-        and ("response_format" in text or "json_schema" in text)
-    )

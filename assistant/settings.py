@@ -1,7 +1,7 @@
 """One settings object, read from the environment and validated at start.
 
-Precedence, highest first: per-run options (``RunOptions`` in the run config, e.g. the
-chat settings panel) > environment variables > the defaults below.
+Precedence, highest first: the person's choices for a conversation (``RunContext.build``,
+e.g. the chat settings panel) > environment variables > the defaults below.
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 TOOL_NAMES: tuple[str, ...] = ("research", "web_search", "calculate", "write")
 """Every tool the supervisor can call; ``ASSISTANT_APPROVE`` names a subset."""
+
+MAX_PARALLEL = 16
+"""The most research workers one run may run at once, whatever is asked."""
 
 SearchProviderName = Literal["duckduckgo", "searxng", "tavily"]
 
@@ -45,6 +48,12 @@ class Settings(BaseSettings):
     model: str = Field(
         "gpt-5-mini", validation_alias=_env("ASSISTANT_MODEL"), description="Chat model name."
     )
+    models: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        validation_alias=_env("ASSISTANT_MODELS"),
+        description="Comma-separated model names a person may choose per conversation; "
+        "ASSISTANT_MODEL is always one of them (default: only it).",
+    )
     data_dir: Path = Field(
         default_factory=lambda: Path.home() / ".local" / "share" / "assistant",
         validation_alias=_env("ASSISTANT_DATA_DIR"),
@@ -59,7 +68,7 @@ class Settings(BaseSettings):
     max_parallel: int = Field(
         4,
         ge=1,
-        le=32,
+        le=MAX_PARALLEL,
         validation_alias=_env("ASSISTANT_MAX_PARALLEL"),
         description="Research workers running at once.",
     )
@@ -122,6 +131,34 @@ class Settings(BaseSettings):
         validation_alias=_env("ASSISTANT_DB_TIMEOUT"),
         description="Seconds to wait for a database another process has locked.",
     )
+    lease_seconds: float = Field(
+        30.0,
+        ge=5,
+        le=600,
+        validation_alias=_env("ASSISTANT_LEASE_SECONDS"),
+        description="A run holds its conversation this long between renewals; a run whose "
+        "process died on another machine frees it after this time.",
+    )
+    session_idle_hours: float = Field(
+        72.0,
+        gt=0,
+        le=24 * 15,
+        validation_alias=_env("ASSISTANT_SESSION_IDLE_HOURS"),
+        description="A browser sign-in unused this long must sign in again (at most 15 days "
+        "after signing in in any case).",
+    )
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        validation_alias=_env("ASSISTANT_ALLOWED_ORIGINS"),
+        description="Extra origins (scheme://host:port) allowed to call the UI server, e.g. "
+        "the public address of a reverse proxy; the server's own address is always allowed.",
+    )
+    allow_no_auth: bool = Field(
+        False,
+        validation_alias=_env("ASSISTANT_ALLOW_NO_AUTH"),
+        description="Serve a non-loopback address without accounts; only behind a proxy "
+        "that does its own sign-in.",
+    )
     write_rounds: int = Field(
         2,
         ge=0,
@@ -149,6 +186,25 @@ class Settings(BaseSettings):
             )
         return frozenset(names)
 
+    @field_validator("models", "allowed_origins", mode="before")
+    @classmethod
+    def _parse_list(cls, value: Any) -> tuple[str, ...]:
+        parts = value.split(",") if isinstance(value, str) else list(value or ())
+        return tuple(dict.fromkeys(str(part).strip() for part in parts if str(part).strip()))
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _check_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
+                raise ValueError(f"{origin!r} is not an origin like https://chat.example.org")
+        return tuple(origin.rstrip("/") for origin in value)
+
+    @property
+    def allowed_models(self) -> tuple[str, ...]:
+        """The models a person may pick: ``ASSISTANT_MODEL`` first, then ``ASSISTANT_MODELS``."""
+        return tuple(dict.fromkeys((self.model, *self.models)))
+
     @field_validator("openai_base_url", "searxng_url", "tavily_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
@@ -164,14 +220,14 @@ class Settings(BaseSettings):
         return self.data_dir / "checkpoints.sqlite"
 
     @property
-    def store_path(self) -> Path:
-        """The assistant's own tables: threads index and finished research sections."""
-        return self.data_dir / "assistant.sqlite"
+    def history_path(self) -> Path:
+        """The chat history the browser shows (Chainlit's tables)."""
+        return self.data_dir / "chainlit.sqlite"
 
     @property
-    def reports_dir(self) -> Path:
-        """Saved research reports."""
-        return self.data_dir / "reports"
+    def store_path(self) -> Path:
+        """The assistant's own tables: threads, leases, decisions, sections, files, sessions."""
+        return self.data_dir / "assistant.sqlite"
 
 
 _FIELD_ENV = {

@@ -1,68 +1,62 @@
-"""The supervisor's tools, built from their dependencies into one name → tool map.
+"""The supervisor's tools, built from their dependencies, in one list.
 
-``research`` is listed so the model can call it, but it runs as the research subgraph
-(see ``supervisor.py``), not through ``BaseTool.ainvoke``.
+Each tool carries metadata the rest of the system reads instead of its name: a ``label``
+for people, ``asks_itself`` (it shows its own approval, later, with more to show) and
+``long_running`` (no time limit).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from typing import Any
 
-from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
+from langgraph.prebuilt.tool_node import ToolRuntime
 from pydantic import BaseModel, Field
 
+from assistant import prompts
+from assistant.agent.gate import LABEL
+from assistant.context import RunContext
 from assistant.models import ModelFactory
-from assistant.options import RunOptions
-from assistant.settings import Settings
+from assistant.research.tool import build_research_tool
+from assistant.searching import SearchService
 from tools import calculator, writing
-from tools.search import RateLimiter, SearchProvider, SearchSession, format_results
+from tools.search import format_results
 
-
-class ResearchArgs(BaseModel):
-    """Arguments of ``research``."""
-
-    topic: str = Field(description="What to research, as a clear question or topic.")
+WRITING_PROMPTS = writing.WritingPrompts(
+    writer=prompts.WRITER, critic=prompts.CRITIC, reviser=prompts.REVISER
+)
 
 
 class WebSearchArgs(BaseModel):
     """Arguments of ``web_search``."""
 
-    query: str = Field(description="A web search query.")
+    query: str = Field(description="A web search query.", min_length=1, max_length=500)
 
 
 class CalculateArgs(BaseModel):
     """Arguments of ``calculate``."""
 
-    expression: str = Field(description="An arithmetic expression, e.g. '(3 + 4) * 2 ^ 10'.")
+    expression: str = Field(
+        description="An arithmetic expression, e.g. '(3 + 4) * 2 ^ 10'.", max_length=2_000
+    )
 
 
 class WriteArgs(BaseModel):
     """Arguments of ``write``."""
 
     brief: str = Field(
-        description="What to write: kind of text, audience, key points, tone, length."
+        description="What to write: kind of text, audience, key points, tone, length.",
+        max_length=20_000,
     )
 
 
 def build_tools(
-    *,
-    models: ModelFactory,
-    settings: Settings,
-    search_provider: Callable[[], SearchProvider],
-) -> dict[str, BaseTool]:
-    """Every tool the supervisor may call, by name."""
-
-    async def research(topic: str) -> str:
-        raise RuntimeError("research runs as a subgraph; the supervisor routes it there")
+    *, models: ModelFactory, search: SearchService, research_graph: Any
+) -> list[BaseTool]:
+    """Every tool the supervisor may call."""
 
     async def web_search(query: str) -> str:
-        session = SearchSession(
-            search_provider(),
-            limiter=RateLimiter(settings.search_rate),
-            max_results=settings.search_results,
-        )
-        results = await session.search(query)
+        results = await search.session().search(query)
         if not results:
             return f"No results for {query!r}."
         return format_results(results)
@@ -70,31 +64,39 @@ def build_tools(
     async def calculate(expression: str) -> str:
         return calculator.calculate(expression)
 
-    async def write(brief: str, config: RunnableConfig) -> str:
-        name = RunOptions.from_config(config, settings).model
+    async def write(brief: str, runtime: ToolRuntime[RunContext]) -> str:
+        context = runtime.context
 
         async def critic(prompt: str) -> writing.Critique:
-            return await models.structured(writing.Critique, prompt, name)
+            return await models.structured(writing.Critique, prompt, context.model)
 
-        result = await writing.write(
-            brief, models.get(name), critic, max_rounds=settings.write_rounds
+        return await writing.write(
+            brief,
+            models.get(context.model),
+            critic,
+            WRITING_PROMPTS,
+            max_rounds=context.write_rounds,
         )
-        return result.text
 
-    specs: list[tuple[Callable[..., Awaitable[str]], type[BaseModel], str]] = [
-        (
-            research,
-            ResearchArgs,
-            "Research a topic on the web and write a report with "
-            "verified sources. Slow and costly: use it for real research requests.",
+    def tool(fn: Any, schema: type[BaseModel], description: str, label: str) -> BaseTool:
+        return StructuredTool.from_function(
+            coroutine=fn,
+            name=fn.__name__,
+            description=description,
+            args_schema=schema,
+            metadata={LABEL: label},
+        )
+
+    return [
+        build_research_tool(research_graph),
+        tool(
+            web_search,
+            WebSearchArgs,
+            "Quick web search; returns titles, URLs and snippets.",
+            "Web search",
         ),
-        (web_search, WebSearchArgs, "Quick web search; returns titles, URLs and snippets."),
-        (calculate, CalculateArgs, "Evaluate an arithmetic expression exactly."),
-        (write, WriteArgs, "Write a polished text: drafts, critiques and revises it."),
+        tool(calculate, CalculateArgs, "Evaluate an arithmetic expression exactly.", "Calculator"),
+        tool(
+            write, WriteArgs, "Write a polished text: drafts, critiques and revises it.", "Writing"
+        ),
     ]
-    return {
-        fn.__name__: StructuredTool.from_function(
-            coroutine=fn, name=fn.__name__, description=description, args_schema=schema
-        )
-        for fn, schema, description in specs
-    }

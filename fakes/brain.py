@@ -1,7 +1,9 @@
 """A scripted model that plays every role of the assistant, for tests and benchmarks.
 
 It answers by looking at the request the way the real model would be asked: the structured
-output schema (Plan, ReportFrame, Critique), the worker prompt, or the supervisor's tools.
+output schema (Plan, Introduction, Critique), the supervisor's tools, or which of the
+project's prompt templates the request was made from (their fixed openings are read from
+``assistant.prompts``, so rewording a prompt does not break the tests).
 Each behaviour can be tweaked by the tests through attributes.
 """
 
@@ -11,7 +13,17 @@ import re
 import time
 from dataclasses import dataclass, field
 
+from assistant import prompts
 from fakes.openai_server import ChatRequest, Json, Reply, Text, ToolCalls
+
+
+def _opening(template: str) -> str:
+    """The fixed text a prompt template starts with (up to its first placeholder)."""
+    return template.split("{", 1)[0]
+
+
+WORKER_PROMPT = _opening(prompts.WORKER)
+SUMMARY_PROMPT = _opening(prompts.SUMMARIZE)
 
 
 @dataclass
@@ -32,15 +44,15 @@ class Brain:
         prompt = request.last_user
         if request.schema_name == "Plan":
             return Json(self.plan(prompt))
-        if request.schema_name == "ReportFrame":
-            return Json({"title": self.plan_title, "introduction": "This report covers the topic."})
+        if request.schema_name == "Introduction":
+            return Json({"introduction": "This report covers the topic."})
         if request.schema_name == "Critique":
             return Json({"acceptable": True, "issues": []})
-        if prompt.startswith("You write one section"):
+        if prompt.startswith(WORKER_PROMPT):
             name = re.search(r"^Section: (.*)$", prompt, flags=re.M)
             time.sleep(self.section_delay.get(name.group(1) if name else "", 0.0))
             return Text(self.section(prompt))
-        if prompt.startswith("Summarise the conversation"):
+        if prompt.startswith(SUMMARY_PROMPT):
             return Text("Summary: the person asked several questions.")
         if request.tools:
             return self.supervise(request)

@@ -8,6 +8,7 @@ import pytest
 
 from assistant import approvals
 from assistant.approvals import (
+    ApprovalRequest,
     Approve,
     Edit,
     Reject,
@@ -20,18 +21,36 @@ from assistant.errors import InputError
 REQUEST = approval_request("calculate", {"expression": "1+1"}, "Run calculate")
 
 
-def test_request_shape() -> None:
-    assert REQUEST == {
-        "action_requests": [
-            {"name": "calculate", "args": {"expression": "1+1"}, "description": "Run calculate"}
-        ],
-        "review_configs": [
-            {
-                "action_name": "calculate",
-                "allowed_decisions": ["approve", "edit", "reject", "respond"],
-            }
-        ],
+def test_request_shape_is_the_hitl_middlewares() -> None:
+    payload = REQUEST.payload()
+    assert payload["action_requests"] == [
+        {"name": "calculate", "args": {"expression": "1+1"}, "description": "Run calculate"}
+    ]
+    assert payload["review_configs"] == [
+        {"action_name": "calculate", "allowed_decisions": ["approve", "edit", "reject", "respond"]}
+    ]
+    # our extra keys ride along; other HITL clients ignore them
+    assert set(payload) == {
+        "action_requests",
+        "review_configs",
+        "title",
+        "edit_format",
+        "revision",
     }
+
+
+def test_request_from_another_hitl_client_is_read() -> None:
+    value = {
+        "action_requests": [{"name": "send_email", "args": {"to": "a@b.c"}}],
+        "review_configs": [{"action_name": "send_email", "allowed_decisions": ["approve"]}],
+    }
+    parsed = ApprovalRequest.parse(value)
+    assert parsed.action.name == "send_email" and parsed.allowed == ["approve"]
+
+
+def test_a_value_outside_the_schema_is_still_shown() -> None:
+    parsed = ApprovalRequest.parse("Continue?")
+    assert "Continue?" in parsed.action.description
 
 
 def test_approve() -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from assistant.research.citations import (
-    cited_numbers,
     clean_citations,
     format_sources,
     merge_sections,
@@ -197,13 +197,7 @@ def test_failed_section_contributes_no_text_and_no_sources() -> None:
     assert sources == [A, C]
 
 
-# --- cited_numbers and format_sources ----------------------------------------------------------
-
-
-def test_cited_numbers_reads_only_the_body() -> None:
-    report = "# T\n\n## S\n\nText [1][3, 2].\n\n## Sources\n\n[1] A — u\n[2] B — v\n[7] C — w\n"
-
-    assert cited_numbers(report) == {1, 2, 3}
+# --- format_sources ----------------------------------------------------------
 
 
 def test_format_sources_lines() -> None:
@@ -222,3 +216,16 @@ def test_format_sources_lines() -> None:
 
 def test_format_sources_when_nothing_was_cited() -> None:
     assert format_sources([]) == "## Sources\n\nNo sources were cited."
+
+
+def test_source_titles_cannot_inject_markdown() -> None:
+    hostile = Source(
+        url="https://example.test/x", title="Click ](javascript:alert(1)) ![i](http://evil/p.png)"
+    )
+
+    text = format_sources([hostile])
+
+    line = text.split("\n\n")[1]
+    assert not re.search(r"(?<!\\)\]\(", line), "a link can still be formed from the title"
+    assert not re.search(r"(?<!\\)!(?<!\\)\[", line), "an image can still be formed"
+    assert line.endswith("— https://example.test/x")

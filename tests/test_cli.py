@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from assistant.research.citations import cited_numbers
-from fakes.brain import Brain
+from fakes.brain import WORKER_PROMPT, Brain
 from fakes.openai_server import ScriptedOpenAI
 from fakes.search_server import FakeSearch
 from tests.conftest import assistant_command
+from tests.support import cited_numbers
 
 
 def run(
@@ -41,11 +41,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, t
 
 
 def worker_calls(llm: ScriptedOpenAI) -> list[str]:
-    return [
-        c.request.last_user
-        for c in llm.calls
-        if c.request.last_user.startswith("You write one section")
-    ]
+    return [c.request.last_user for c in llm.calls if c.request.last_user.startswith(WORKER_PROMPT)]
 
 
 def test_help_lists_commands(cli_env: dict[str, str]) -> None:
@@ -69,7 +65,7 @@ def test_research_yes_writes_report(
     assert sources and all(" — https://example.test/" in line for line in sources)
     assert cited_numbers(report) == set(range(1, len(sources) + 1))
     assert "started 1/3: Part 1" in result.stderr
-    assert "3 of 3 sections done" in result.stderr
+    assert "3 of 3 done: " in result.stderr
 
 
 def test_research_to_stdout(cli_env: dict[str, str]) -> None:
@@ -163,8 +159,12 @@ def test_threads_lists_runs_newest_first(cli_env: dict[str, str]) -> None:
     result = run(["threads"], cli_env)
     assert result.returncode == 0
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("t-two") and "second topic" in lines[0]
-    assert lines[1].startswith("t-one")
+    assert lines[0].split() == ["THREAD", "UPDATED", "KIND", "STATUS", "TITLE"]
+    assert lines[1].startswith("t-two") and "second topic" in lines[1]
+    assert lines[2].startswith("t-one")
+    assert "research" in lines[1] and "done" in lines[1]
+    # the columns line up
+    assert lines[1].index("research") == lines[2].index("research") == lines[0].index("KIND")
 
 
 def test_invalid_thread_id(cli_env: dict[str, str]) -> None:
@@ -177,14 +177,16 @@ def test_chat_with_piped_stdin(cli_env: dict[str, str], brain: Brain) -> None:
     assert result.returncode == 0, result.stderr
     assert brain.answer in result.stdout
     assert "42" in result.stdout
-    assert "→ calculate" in result.stderr
+    assert "→ Calculator" in result.stderr
 
 
 def test_chat_approves_research_from_the_pipe(cli_env: dict[str, str]) -> None:
     result = run(["chat"], cli_env, stdin="research tides\na\n")
     assert result.returncode == 0, result.stderr
-    assert "Plan: A Report" in result.stderr
-    assert "Report saved to" in result.stdout
+    assert "Research plan" in result.stderr and "### A Report" in result.stderr
+    # the report itself is printed, in full, not a server path
+    assert "# A Report" in result.stdout and "## Sources" in result.stdout
+    assert "saved to" not in result.stdout
 
 
 def test_chat_model_error_is_one_line(cli_env: dict[str, str]) -> None:
@@ -233,7 +235,8 @@ def test_kill_during_research_then_resume_redoes_nothing_finished(
     llm.reset()
     result = run(args, env)
     assert result.returncode == 0, result.stderr
-    assert "4 of 4 sections done" in result.stderr
+    assert "4 of 4 done: " in result.stderr
+    assert "kept from before 1/4: Part 1" in result.stderr
     redone = [p.split("Section: ")[1].split("\n")[0] for p in worker_calls(llm)]
     assert sorted(redone) == ["Part 3", "Part 4"]
     assert not [c for c in llm.calls if c.request.schema_name == "Plan"]
@@ -263,3 +266,138 @@ def test_chat_survives_invalid_utf8_on_stdin(cli_env: dict[str, str], brain: Bra
     )
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     assert brain.answer in result.stdout.decode()
+
+
+# --- Ctrl-C, --out, thread kinds, delete -------------------------------------------------
+
+
+def on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    """Start the CLI with a pseudo-terminal as its controlling terminal; (process, master)."""
+    import fcntl
+    import pty
+    import termios
+
+    master, slave = pty.openpty()
+
+    def take_terminal() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(
+        [*assistant_command(), *args],
+        env=env,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=take_terminal,
+    )
+    os.close(slave)
+    return process, master
+
+
+def read_until(master: int, text: str, within: float = 30) -> str:
+    """Everything the terminal shows until ``text`` appears."""
+    import select
+
+    seen = b""
+    deadline = time.monotonic() + within
+    while text.encode() not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"{text!r} never appeared; the terminal showed:\n{seen.decode()}"
+        ready, _, _ = select.select([master], [], [], left)
+        if ready:
+            try:
+                seen += os.read(master, 4096)
+            except OSError:
+                break
+    return seen.decode(errors="replace")
+
+
+def rest(master: int) -> str:
+    """What the terminal shows until the process closes it."""
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    return out.decode(errors="replace")
+
+
+@pytest.mark.parametrize(
+    ("args", "prompt"),
+    [(["research", "tides", "--thread", "pty-plan"], "pprove"), (["chat"], "you> ")],
+    ids=["plan-prompt", "chat-prompt"],
+)
+def test_one_ctrl_c_at_a_prompt_ends_the_process(
+    cli_env: dict[str, str], args: list[str], prompt: str
+) -> None:
+    process, master = on_a_terminal(args, {**cli_env, "TERM": "dumb"})
+    try:
+        read_until(master, prompt)
+        started = time.monotonic()
+        os.write(master, b"\x03")  # Ctrl-C typed at the terminal
+        code = process.wait(timeout=10)
+        elapsed = time.monotonic() - started
+        shown = rest(master)
+    finally:
+        os.close(master)
+        if process.poll() is None:
+            process.kill()
+    assert code == 130
+    assert elapsed < 3
+    assert "Traceback" not in shown
+    interrupted = [line for line in shown.splitlines() if "interrupted" in line]
+    assert len(interrupted) == 1, shown
+    assert "--thread" in interrupted[0]
+
+
+def test_out_is_checked_before_anything_is_paid_for(
+    cli_env: dict[str, str], llm: ScriptedOpenAI, tmp_path: Path
+) -> None:
+    for out, says in [
+        (tmp_path / "missing-folder" / "r.md", "does not exist"),
+        (tmp_path, "is a directory"),
+        (tmp_path / "report.xls", "unsupported format .xls"),
+    ]:
+        result = run(["research", "tides", "--yes", "--out", str(out)], cli_env)
+        assert_one_line_error(result, 2, says)
+    assert llm.calls == []
+
+
+def test_a_chat_thread_used_for_research_is_refused_in_one_line(cli_env: dict[str, str]) -> None:
+    run(["chat", "--thread", "c-kind"], cli_env, stdin="hello\n")
+    result = run(["research", "tides", "--yes", "--thread", "c-kind"], cli_env)
+    assert_one_line_error(result, 2, "is a chat thread")
+    assert "assistant chat --thread c-kind" in result.stderr
+    run(["research", "tides", "--yes", "--thread", "r-kind"], cli_env)
+    result = run(["chat", "--thread", "r-kind"], cli_env, stdin="hello\n")
+    assert_one_line_error(result, 2, "is a research thread")
+
+
+def test_delete_removes_a_thread(cli_env: dict[str, str], data_dir: Path) -> None:
+    run(["research", "tides", "--yes", "--thread", "gone"], cli_env)
+    result = run(["delete", "gone"], cli_env)
+    assert result.returncode == 0, result.stderr
+    assert "deleted thread gone" in result.stderr
+    assert "gone" not in run(["threads"], cli_env).stdout
+    with sqlite3.connect(data_dir / "checkpoints.sqlite") as db:
+        assert db.execute(
+            "SELECT COUNT(*) FROM checkpoints WHERE thread_id = 'gone'"
+        ).fetchone() == (0,)
+    again = run(["research", "tides", "--yes", "--thread", "gone"], cli_env)
+    assert_one_line_error(again, 2, "No conversation gone")
+    missing = run(["delete", "never-was"], cli_env)
+    assert_one_line_error(missing, 2, "No conversation never-was")
+
+
+def test_end_of_input_at_the_plan_prompt_says_an_answer_was_expected(
+    cli_env: dict[str, str],
+) -> None:
+    result = run(["research", "tides", "--thread", "eof"], cli_env, stdin="")
+    assert result.returncode == 130
+    assert "an answer was expected" in result.stderr
+    assert "Traceback" not in result.stderr

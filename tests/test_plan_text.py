@@ -72,20 +72,25 @@ over two lines.
 
 
 def test_missing_queries_default_to_the_section_name() -> None:
-    plan = plan_from_text("## Storage Options\nBatteries and more.\n")
+    plan = plan_from_text("Title: T\n## Storage Options\nBatteries and more.\n")
 
     assert plan["sections"][0]["queries"] == ["Storage Options"]
 
 
 def test_missing_description_defaults_to_the_section_name() -> None:
-    plan = plan_from_text("## Storage Options\n- battery storage\n")
+    plan = plan_from_text("Title: T\n## Storage Options\n- battery storage\n")
 
     assert plan["sections"][0]["description"] == "Storage Options"
     assert plan["sections"][0]["queries"] == ["battery storage"]
 
 
-def test_missing_title_is_none() -> None:
-    assert plan_from_text("## Only Section\n")["title"] is None
+def test_missing_title_keeps_the_plans_title() -> None:
+    assert plan_from_text("## Only Section\n", "Old title")["title"] == "Old title"
+
+
+def test_missing_title_without_a_default_is_explained() -> None:
+    with pytest.raises(ValueError, match="Title:"):
+        plan_from_text("## Only Section\n")
 
 
 def test_text_before_the_first_heading_is_refused() -> None:
@@ -95,10 +100,16 @@ def test_text_before_the_first_heading_is_refused() -> None:
 
 @pytest.mark.parametrize("text", ["", "Title: Nothing Here\n", "\n\n"])
 def test_zero_sections_are_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="1 to 12 sections"):
-        plan_from_text(text)
+    with pytest.raises(ValueError, match="at least one '## Section name' line"):
+        plan_from_text(text, "T")
+
+
+def test_errors_read_as_sentences_not_pydantic_dumps() -> None:
+    with pytest.raises(ValueError) as caught:
+        plan_from_text("Title: T\n## " + "x" * 300 + "\n")
+    assert "pydantic" not in str(caught.value) and "\n" not in str(caught.value)
 
 
 def test_section_without_a_name_is_refused() -> None:
     with pytest.raises(ValueError):
-        plan_from_text("## \nA description.\n- a query\n")
+        plan_from_text("Title: T\n## \nA description.\n- a query\n")

@@ -6,19 +6,17 @@ assertions are about what a person sees: the approval request, the report and it
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from assistant.approvals import approve, edit, reject, respond
-from assistant.engine import Engine, RunConfig, new_thread_id
-from assistant.events import ApprovalNeeded, Event, ReportReady
-from assistant.research.citations import cited_numbers
-from fakes.brain import Brain
+from assistant.context import Choices
+from assistant.engine import Engine, new_thread_id
+from assistant.events import Activity, ApprovalNeeded, Document, Event, Progress, State
+from assistant.storage import ThreadKind
+from fakes.brain import WORKER_PROMPT, Brain
 from fakes.openai_server import (
     CallRecord,
     ChatRequest,
@@ -29,36 +27,36 @@ from fakes.openai_server import (
     ToolCalls,
 )
 from fakes.search_server import FakeSearch, default_results
+from tests.support import OWNER, cited_numbers, collect, pending
+from tests.support import values as thread_values
 
 TOPIC = "solar power"
-NO_APPROVAL = RunConfig(approve=[])
+NO_APPROVAL: dict[str, Any] = {"approve": []}
 SOURCE_LINE = re.compile(r"^\[(\d+)\] (.+) — (\S+)$")
 
 
 # --- helpers ------------------------------------------------------------------------------
 
 
-async def drain(events: AsyncIterator[Event]) -> list[Event]:
-    """Every event of one run segment."""
-    return [event async for event in events]
-
-
 async def start(
-    engine: Engine, options: RunConfig | None = None, topic: str = TOPIC
+    engine: Engine, choices: dict[str, Any] | None = None, topic: str = TOPIC
 ) -> tuple[str, list[Event]]:
     """Start research on a fresh thread; return the thread id and the streamed events."""
     thread = new_thread_id()
-    return thread, await drain(engine.research_run(thread, topic, options or RunConfig()))
+    events = await collect(
+        engine.research(thread, topic, owner=OWNER, choices=Choices.of(**(choices or {})))
+    )
+    return thread, events
 
 
 async def answer(engine: Engine, thread: str, value: dict[str, Any]) -> list[Event]:
     """Answer the one pending approval of ``thread`` with ``value``."""
-    [pending] = await engine.pending(thread, kind="research")
-    return await drain(engine.resume(thread, {pending.interrupt_id: value}, kind="research"))
+    [asked] = await pending(engine, thread)
+    return await collect(engine.resume(thread, {asked.interrupt_id: value}, owner=OWNER))
 
 
 async def values(engine: Engine, thread: str) -> dict[str, Any]:
-    return dict((await engine.snapshot(thread, kind="research")).values)
+    return await thread_values(engine, thread, ThreadKind.RESEARCH)
 
 
 async def report_of(engine: Engine, thread: str) -> str:
@@ -71,8 +69,8 @@ def approvals(events: list[Event]) -> list[ApprovalNeeded]:
     return [e for e in events if isinstance(e, ApprovalNeeded)]
 
 
-def plan_args(request: dict[str, Any]) -> dict[str, Any]:
-    return dict(request["action_requests"][0]["args"])
+def plan_args(approval: ApprovalNeeded) -> dict[str, Any]:
+    return dict(approval.request.action.args)
 
 
 def headings(report: str) -> list[str]:
@@ -113,7 +111,7 @@ def returned_urls(search: FakeSearch) -> set[str]:
 
 
 def is_worker(request: ChatRequest) -> bool:
-    return request.last_user.startswith("You write one section")
+    return request.last_user.startswith(WORKER_PROMPT)
 
 
 def worker_calls(llm: ScriptedOpenAI) -> list[CallRecord]:
@@ -155,21 +153,25 @@ async def test_plan_asks_for_approval_in_hitl_schema_before_any_search(
     _, events = await start(engine)
 
     [asked] = approvals(events)
-    action = asked.request["action_requests"][0]
-    assert action["name"] == "research"
-    assert {"topic", "title", "sections"} <= set(action["args"])
-    assert action["args"]["topic"] == TOPIC
-    assert [s["name"] for s in action["args"]["sections"]] == ["Part 1", "Part 2", "Part 3"]
-    config = asked.request["review_configs"][0]
-    assert config["allowed_decisions"] == ["approve", "edit", "reject", "respond"]
+    action = asked.request.action
+    assert action.name == "research"
+    assert set(action.args) == {"title", "sections"}
+    assert [s["name"] for s in action.args["sections"]] == ["Part 1", "Part 2", "Part 3"]
+    assert f"Topic: *{TOPIC}*" in action.description
+    config = asked.request.review_configs[0]
+    assert config.allowed_decisions == ["approve", "edit", "reject", "respond"]
+    assert config.args_schema is not None and "sections" in config.args_schema["properties"]
     assert search.requests == []
+    # the plan was shown as a step before the question
+    [planned] = [e for e in events if isinstance(e, Activity) and e.state is State.DONE]
+    assert planned.title == "Plan" and "**Part 1**" in planned.text
 
 
 async def test_approved_plan_gives_report_with_verified_numbered_sources(
     engine: Engine, search: FakeSearch
 ) -> None:
     thread, events = await start(engine)
-    plan = plan_args(approvals(events)[0].request)
+    plan = plan_args(approvals(events)[0])
 
     resumed = await answer(engine, thread, approve())
 
@@ -194,12 +196,16 @@ async def test_approved_plan_gives_report_with_verified_numbered_sources(
     first_seen = list(dict.fromkeys(in_order))
     assert first_seen == list(range(1, len(listed) + 1)), "sources not numbered by first use"
 
-    path = Path(state["report_path"])
-    assert await asyncio.to_thread(path.is_file)
-    assert await asyncio.to_thread(path.read_text, encoding="utf-8") == report
-    [ready] = [e for e in resumed if isinstance(e, ReportReady)]
+    stored = await engine.storage.files.get(state["report_file"], OWNER)
+    assert stored is not None and stored.data.decode() == report
+    assert stored.name == "a-report.md" and stored.thread_id == thread
+    assert await engine.storage.files.get(state["report_file"], "someone-else") is None
+    [ready] = [e for e in resumed if isinstance(e, Document)]
     assert ready.markdown == report
-    assert ready.path == state["report_path"]
+    assert [f.key for f in ready.files] == [state["report_file"]]
+    # the live board ends with every section done
+    last = [e for e in resumed if isinstance(e, Progress)][-1]
+    assert [item.state for item in last.items] == [State.DONE] * 3
 
 
 async def test_rejected_plan_searches_nothing_and_writes_nothing(
@@ -212,15 +218,15 @@ async def test_rejected_plan_searches_nothing_and_writes_nothing(
     state = await values(engine, thread)
     assert state["status"] == "rejected"
     assert "report" not in state
-    assert not any(isinstance(e, ReportReady) for e in events)
+    assert not any(isinstance(e, Document) for e in events)
     assert search.requests == []
     assert worker_calls(llm) == []
-    assert await engine.pending(thread, kind="research") == []
+    assert await pending(engine, thread) == []
 
 
 async def test_edited_plan_is_what_gets_researched(engine: Engine, search: FakeSearch) -> None:
     thread, events = await start(engine)
-    args = plan_args(approvals(events)[0].request)
+    args = plan_args(approvals(events)[0])
 
     await answer(engine, thread, edit("research", {**args, "sections": custom_sections()}))
 
@@ -234,7 +240,7 @@ async def test_edit_reordering_and_renaming_planned_sections(
     engine: Engine, search: FakeSearch
 ) -> None:
     thread, events = await start(engine)
-    args = plan_args(approvals(events)[0].request)
+    args = plan_args(approvals(events)[0])
     third, first = args["sections"][2], args["sections"][0]
     edited = [{**third, "name": "Outlook"}, {**first, "name": "Basics"}]
 
@@ -258,15 +264,15 @@ async def test_invalid_edit_asks_again_with_the_reason(
     engine: Engine, search: FakeSearch, sections: list[dict[str, Any]]
 ) -> None:
     thread, events = await start(engine)
-    args = plan_args(approvals(events)[0].request)
+    args = plan_args(approvals(events)[0])
 
     again = await answer(engine, thread, edit("research", {**args, "sections": sections}))
 
     [asked] = approvals(again)
-    assert asked.request.get("error"), "the re-asked approval does not say what was wrong"
-    [pending] = await engine.pending(thread, kind="research")
-    assert pending.request.get("error")
-    assert pending.request["action_requests"][0]["args"]["sections"] == args["sections"]
+    assert asked.request.error, "the re-asked approval does not say what was wrong"
+    [waiting] = await pending(engine, thread)
+    assert waiting.request.error
+    assert waiting.request.action.args["sections"] == args["sections"]
     assert search.requests == []
 
     await answer(engine, thread, approve())
@@ -289,9 +295,7 @@ async def test_feedback_replans_and_asks_again(
     assert "focus on safety" not in planned[0].request.last_user
     [asked] = approvals(again)
     assert asked.interrupt_id != first.interrupt_id
-    assert [p.interrupt_id for p in await engine.pending(thread, kind="research")] == [
-        asked.interrupt_id
-    ]
+    assert [p.interrupt_id for p in await pending(engine, thread)] == [asked.interrupt_id]
     assert search.requests == []
 
     await answer(engine, thread, approve())
@@ -308,7 +312,7 @@ async def test_workers_run_in_parallel(engine: Engine, brain: Brain, llm: Script
     brain.sections = 4
     llm.latency = 0.5
 
-    thread, _ = await start(engine, RunConfig(approve=[], max_parallel=4))
+    thread, _ = await start(engine, {"approve": [], "max_parallel": 4})
 
     workers = worker_calls(llm)
     assert len(workers) == 4
@@ -322,7 +326,7 @@ async def test_max_parallel_caps_workers_in_flight(
     brain.sections = 4
     llm.latency = 0.5
 
-    thread, _ = await start(engine, RunConfig(approve=[], max_parallel=2))
+    thread, _ = await start(engine, {"approve": [], "max_parallel": 2})
 
     workers = worker_calls(llm)
     assert len(workers) == 4
@@ -419,7 +423,7 @@ async def test_one_failed_worker_leaves_the_rest_of_the_report(
 
 async def test_sections_sharing_a_query_search_it_once(engine: Engine, search: FakeSearch) -> None:
     thread, events = await start(engine)
-    args = plan_args(approvals(events)[0].request)
+    args = plan_args(approvals(events)[0])
     shared = [
         {"name": "Upside", "description": "Benefits.", "queries": ["solar shared"]},
         {"name": "Downside", "description": "Drawbacks.", "queries": ["solar shared"]},
@@ -439,14 +443,17 @@ async def test_finished_sections_are_persisted(engine: Engine) -> None:
 
     state = await values(engine, thread)
     run_id = state["run_id"]
-    for index, section in enumerate(state["plan"]["sections"]):
-        saved = await engine.store.load_section(run_id, index)
+    sections = engine.storage.sections
+    for index, section in enumerate(state["plan"].sections):
+        saved = await sections.load(run_id, index)
         assert saved is not None, f"section {index} was not saved"
-        assert saved["name"] == section["name"]
+        assert saved["name"] == section.name
         assert saved["status"] == "ok"
         assert saved["text"]
         assert saved["sources"]
-    assert await engine.store.load_section(run_id, len(state["plan"]["sections"])) is None
+    assert await sections.load(run_id, len(state["plan"].sections)) is None
+    # nothing of the run stays in memory once it ended
+    assert len(engine.runs) == 0
 
 
 async def test_a_server_without_json_schema_output_gets_tool_calls_instead(
@@ -461,7 +468,9 @@ async def test_a_server_without_json_schema_output_gets_tool_calls_instead(
         return reply
 
     llm.responder = like_llama_cpp_python
-    events = [e async for e in engine.research_run("no-schema", "tides", RunConfig(approve=[]))]
-    report = next(e for e in events if isinstance(e, ReportReady)).markdown
+    events = await collect(
+        engine.research("no-schema", "tides", owner=OWNER, choices=Choices.of(approve=[]))
+    )
+    report = next(e for e in events if isinstance(e, Document)).markdown
     assert report.startswith("# A Report") and "## Part 3" in report
     assert [c.status for c in llm.calls].count(400) == 1  # learnt once, then remembered

@@ -25,6 +25,7 @@ from assistant.settings import Settings
 from fakes.brain import Brain
 from fakes.openai_server import HttpError, ScriptedOpenAI, Text
 from tests.conftest import assistant_command
+from tests.support import chat, values
 
 
 def hold_write_lock(path: Path, seconds: float) -> threading.Event:
@@ -47,10 +48,9 @@ def hold_write_lock(path: Path, seconds: float) -> threading.Event:
 async def test_a_briefly_locked_database_is_waited_for(
     engine: Engine, settings: Settings, brain: Brain
 ) -> None:
-    async for _ in engine.chat("lock", "hello"):
-        pass
+    await chat(engine, "lock", "hello")
     hold_write_lock(settings.checkpoint_path, 0.5)
-    events = [e async for e in engine.chat("lock", "hello again")]
+    events = await chat(engine, "lock", "hello again")
     assert [e for e in events if isinstance(e, Answer)][-1].text == brain.answer
 
 
@@ -59,17 +59,15 @@ async def test_a_database_locked_too_long_is_reported_and_the_thread_survives(
 ) -> None:
     quick = settings.model_copy(update={"db_timeout": 0.3})
     async with Engine.open(quick) as engine:
-        async for _ in engine.chat("lock", "first message"):
-            pass
+        await chat(engine, "lock", "first message")
         hold_write_lock(quick.checkpoint_path, 1.5)
         with pytest.raises(Exception) as failure:
-            async for _ in engine.chat("lock", "second message"):
-                pass
+            await chat(engine, "lock", "second message")
         assert "locked by another process" in describe(failure.value)
         await asyncio.sleep(1.5)
-        events = [e async for e in engine.chat("lock", "third message")]
+        events = await chat(engine, "lock", "third message")
         assert [e for e in events if isinstance(e, Answer)][-1].text == brain.answer
-        messages = (await engine.snapshot("lock")).values["messages"]
+        messages = (await values(engine, "lock"))["messages"]
         said = [m.content for m in messages if isinstance(m, HumanMessage)]
         assert said[0] == "first message" and said[-1] == "third message"
 
@@ -156,6 +154,6 @@ async def test_a_burst_of_429s_with_retry_after_recovers(
     limited = HttpError(429, "slow down", {"Retry-After": "0", "retry-after-ms": "10"})
     llm.enqueue(limited, limited, limited, Text("finally"))
     async with Engine.open(patient) as engine:
-        events = [e async for e in engine.chat("burst", "hello")]
+        events = await chat(engine, "burst", "hello")
     assert [e for e in events if isinstance(e, Answer)][-1].text == "finally"
     assert [c.status for c in llm.calls] == [429, 429, 429, 200]

@@ -34,7 +34,7 @@ def test_paths_live_in_the_data_dir(tmp_path: Path) -> None:
     s = load_settings(data_dir=tmp_path / "d")
     assert s.checkpoint_path == tmp_path / "d" / "checkpoints.sqlite"
     assert s.store_path == tmp_path / "d" / "assistant.sqlite"
-    assert s.reports_dir == tmp_path / "d" / "reports"
+    assert s.history_path == tmp_path / "d" / "chainlit.sqlite"
 
 
 def test_environment_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -71,7 +71,7 @@ def test_empty_base_url_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ("ASSISTANT_MAX_PARALLEL", "abc", "integer"),
         ("ASSISTANT_MAX_PARALLEL", "0", "greater than or equal to 1"),
-        ("ASSISTANT_MAX_PARALLEL", "33", "less than or equal to 32"),
+        ("ASSISTANT_MAX_PARALLEL", "17", "less than or equal to 16"),
         ("ASSISTANT_APPROVE", "foo", "unknown tool foo"),
         ("ASSISTANT_APPROVE", "research, rm_rf", "unknown tool rm_rf"),
         ("ASSISTANT_SEARCH_PROVIDER", "bing", "duckduckgo"),
@@ -127,3 +127,17 @@ def test_settings_are_frozen() -> None:
     s = load_settings()
     with pytest.raises(ValueError):
         s.max_parallel = 2
+
+
+def test_models_allow_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().allowed_models == ("gpt-5-mini",)
+    monkeypatch.setenv("ASSISTANT_MODELS", "big, small ,big")
+    monkeypatch.setenv("ASSISTANT_MODEL", "small")
+    assert load_settings().allowed_models == ("small", "big")
+
+
+@pytest.mark.parametrize("origins", ["chat.example.org", "https://a.b/path", "ftp://x.y"])
+def test_allowed_origins_must_be_origins(monkeypatch: pytest.MonkeyPatch, origins: str) -> None:
+    monkeypatch.setenv("ASSISTANT_ALLOWED_ORIGINS", origins)
+    with pytest.raises(SettingsError, match="ASSISTANT_ALLOWED_ORIGINS"):
+        load_settings()

@@ -7,7 +7,6 @@ Every test talks to loopback servers only: ``llm`` (ScriptedOpenAI playing ``bra
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
@@ -15,9 +14,17 @@ import pytest
 from langchain_core.messages import HumanMessage
 
 from assistant import approvals
-from assistant.engine import Engine, RunConfig
+from assistant.engine import Engine
 from assistant.errors import InputError, describe
-from assistant.events import Answer, ApprovalNeeded, Event, Token, ToolCall, ToolResult
+from assistant.events import (
+    Answer,
+    ApprovalNeeded,
+    Document,
+    Outcome,
+    Token,
+    ToolFinished,
+    ToolStarted,
+)
 from assistant.settings import Settings
 from fakes.brain import Brain
 from fakes.openai_server import (
@@ -30,19 +37,10 @@ from fakes.openai_server import (
     ToolCalls,
 )
 from fakes.search_server import FakeSearch, default_results
+from tests.support import OWNER, answer, chat, of, pending, the_approval, values
 
 FAST_429 = {"retry-after-ms": "1", "Retry-After": "0"}
 """Retry at once: the openai client honours ``retry-after-ms`` before ``Retry-After``."""
-
-
-async def collect(events: AsyncIterator[Event]) -> list[Event]:
-    """Every event of one run."""
-    return [event async for event in events]
-
-
-def of(kind: type, events: list[Event]) -> list[Any]:
-    """The events of one type."""
-    return [e for e in events if isinstance(e, kind)]
 
 
 def supervisor_calls(llm: ScriptedOpenAI) -> list[ChatRequest]:
@@ -50,17 +48,9 @@ def supervisor_calls(llm: ScriptedOpenAI) -> list[ChatRequest]:
     return [c.request for c in llm.calls if c.request.tools or c.request.system]
 
 
-def the_approval(events: list[Event]) -> ApprovalNeeded:
-    """The single approval a run stopped at."""
-    found = of(ApprovalNeeded, events)
-    assert len(found) == 1, events
-    return found[0]
-
-
 async def tool_messages(engine: Engine, thread: str) -> list[Any]:
     """The thread's tool messages as stored in its state."""
-    state = await engine.snapshot(thread)
-    return [m for m in state.values["messages"] if m.type == "tool"]
+    return [m for m in (await values(engine, thread))["messages"] if m.type == "tool"]
 
 
 # --- plain answers and routing -------------------------------------------------------------
@@ -68,7 +58,7 @@ async def tool_messages(engine: Engine, thread: str) -> list[Any]:
 
 async def test_plain_answer_streams_tokens(engine: Engine, brain: Brain) -> None:
     brain.answer = "Tides are caused mostly by the Moon's gravity."
-    events = await collect(engine.chat("t-plain", "hello there"))
+    events = await chat(engine, "t-plain", "hello there")
     tokens = of(Token, events)
     answers = of(Answer, events)
     assert len(tokens) > 1  # streamed in pieces, not all at once
@@ -77,149 +67,151 @@ async def test_plain_answer_streams_tokens(engine: Engine, brain: Brain) -> None
 
 
 async def test_calculate_is_routed_and_evaluated(engine: Engine) -> None:
-    events = await collect(engine.chat("t-calc", "calculate 2^10 + 1"))
-    calls = of(ToolCall, events)
-    results = of(ToolResult, events)
-    assert [c.name for c in calls] == ["calculate"]
+    events = await chat(engine, "t-calc", "calculate 2^10 + 1")
+    calls = of(ToolStarted, events)
+    results = of(ToolFinished, events)
+    assert [(c.name, c.label) for c in calls] == [("calculate", "Calculator")]
     assert calls[0].args == {"expression": "2^10 + 1"}
-    assert len(results) == 1 and results[0].name == "calculate" and not results[0].error
+    assert len(results) == 1 and results[0].outcome is Outcome.DONE
     assert "1025" in results[0].content
-    assert results[0].id == calls[0].id
+    assert results[0].call_id == calls[0].call_id
     assert of(Answer, events)[-1].text.startswith("Done.")
 
 
 async def test_web_search_uses_the_search_endpoint(engine: Engine, search: FakeSearch) -> None:
-    events = await collect(engine.chat("t-search", "search solar sails"))
-    results = of(ToolResult, events)
+    events = await chat(engine, "t-search", "search solar sails")
+    results = of(ToolFinished, events)
     assert [r.name for r in results] == ["web_search"]
-    assert not results[0].error
+    assert results[0].outcome is Outcome.DONE
     assert [q for q, _, _ in search.requests] == ["solar sails"]
     assert "https://example.test/solar-sails/1" in results[0].content
     assert of(Answer, events)
 
 
 async def test_write_tool_critiques_its_draft(engine: Engine, llm: ScriptedOpenAI) -> None:
-    events = await collect(engine.chat("t-write", "write a haiku about tea"))
-    results = of(ToolResult, events)
+    events = await chat(engine, "t-write", "write a haiku about tea")
+    results = of(ToolFinished, events)
     assert [r.name for r in results] == ["write"]
-    assert not results[0].error
+    assert results[0].outcome is Outcome.DONE
     assert results[0].content == "A drafted text."
     assert any(c.request.schema_name == "Critique" for c in llm.calls)
     assert of(Answer, events)
 
 
 async def test_research_asks_for_plan_review_then_reports(engine: Engine) -> None:
-    events = await collect(engine.chat("t-research", "research tides"))
+    events = await chat(engine, "t-research", "research tides")
     approval = the_approval(events)
-    request = approval.request["action_requests"][0]
-    assert request["name"] == "research"
-    assert request["args"]["topic"] == "tides"
-    assert len(request["args"]["sections"]) == 3
-    assert not of(ToolResult, events)
+    assert approval.request.action.name == "research"
+    assert approval.request.title == "Research plan"
+    assert approval.request.edit_format == "plan"
+    assert len(approval.request.action.args["sections"]) == 3
+    assert "**Part 1**" in approval.request.action.description
+    assert not of(ToolFinished, events)
 
-    events = await collect(
-        engine.resume("t-research", {approval.interrupt_id: approvals.approve()})
-    )
-    results = [r for r in of(ToolResult, events) if r.name == "research"]
-    assert len(results) == 1 and not results[0].error
-    assert results[0].artifact["report"].startswith("# ")
-    assert "https://example.test/" in results[0].artifact["report"]
+    events = await answer(engine, "t-research", approval.interrupt_id, approvals.approve())
+    results = [r for r in of(ToolFinished, events) if r.name == "research"]
+    assert len(results) == 1 and results[0].outcome is Outcome.DONE
+    [document] = of(Document, events)
+    assert document.markdown.startswith("# A Report")
+    assert "https://example.test/" in document.markdown
+    assert [f.name for f in document.files] == ["a-report.md"]
+    # the model is told about the report, not handed a server path or the whole report
+    assert "saved" not in results[0].content and "/" not in results[0].content.split("\n")[0]
     answer_at = max(i for i, e in enumerate(events) if isinstance(e, Answer))
     assert answer_at > events.index(results[0])
-    assert await engine.pending("t-research") == []
+    assert await pending(engine, "t-research") == []
 
 
 async def test_rejected_research_plan_searches_nothing(engine: Engine, search: FakeSearch) -> None:
-    approval = the_approval(await collect(engine.chat("t-res-no", "research tides")))
-    events = await collect(
-        engine.resume("t-res-no", {approval.interrupt_id: approvals.reject("too broad")})
-    )
-    [result] = of(ToolResult, events)
-    assert result.name == "research" and result.error
+    approval = the_approval(await chat(engine, "t-res-no", "research tides"))
+    events = await answer(engine, "t-res-no", approval.interrupt_id, approvals.reject("too broad"))
+    [result] = of(ToolFinished, events)
+    assert result.name == "research" and result.outcome is Outcome.DECLINED
     assert "rejected the research plan" in result.content and "too broad" in result.content
     assert search.requests == []
     assert of(Answer, events)
 
 
 async def test_research_feedback_replans(engine: Engine, brain: Brain) -> None:
-    first = the_approval(await collect(engine.chat("t-res-fb", "research tides")))
-    events = await collect(
-        engine.resume("t-res-fb", {first.interrupt_id: approvals.respond("focus on the Moon")})
+    first = the_approval(await chat(engine, "t-res-fb", "research tides"))
+    events = await answer(
+        engine, "t-res-fb", first.interrupt_id, approvals.respond("focus on the Moon")
     )
     second = the_approval(events)
     assert second.interrupt_id != first.interrupt_id
+    assert second.request.revision == 2
+    assert second.request.title == "Research plan (revision 2)"
     assert any("focus on the Moon" in prompt for prompt in brain.seen_feedback)
-    assert not of(ToolResult, events)
+    assert not of(ToolFinished, events)
 
 
 # --- approval of ordinary tools ------------------------------------------------------------
 
-CALC = RunConfig(approve=["calculate"])
+CALC = {"approve": ["calculate"]}
 
 
 async def paused_calculation(engine: Engine, thread: str, text: str = "calculate 1+1") -> str:
     """Start ``text`` with calculate under approval; return the pending interrupt id."""
-    events = await collect(engine.chat(thread, text, CALC))
+    events = await chat(engine, thread, text, **CALC)
     approval = the_approval(events)
-    assert approval.request["action_requests"][0]["name"] == "calculate"
-    assert approval.request["action_requests"][0]["args"] == {"expression": text[10:]}
-    config = approval.request["review_configs"][0]
-    assert config["action_name"] == "calculate"
-    assert set(config["allowed_decisions"]) == {"approve", "edit", "reject", "respond"}
-    assert not of(ToolResult, events)
+    assert approval.request.action.name == "calculate"
+    assert approval.request.action.args == {"expression": text[10:]}
+    config = approval.request.review_configs[0]
+    assert config.action_name == "calculate"
+    assert set(config.allowed_decisions) == {"approve", "edit", "reject", "respond"}
+    assert config.args_schema is not None and "expression" in config.args_schema["properties"]
+    assert not of(ToolFinished, events)
     return approval.interrupt_id
 
 
 async def test_approval_pauses_before_the_tool_runs(engine: Engine) -> None:
     await paused_calculation(engine, "t-ap-pause")
     assert await tool_messages(engine, "t-ap-pause") == []
-    assert len(await engine.pending("t-ap-pause")) == 1
+    assert len(await pending(engine, "t-ap-pause")) == 1
 
 
 async def test_approve_runs_the_tool(engine: Engine) -> None:
-    pending = await paused_calculation(engine, "t-ap-yes")
-    events = await collect(engine.resume("t-ap-yes", {pending: approvals.approve()}, options=CALC))
-    results = of(ToolResult, events)
-    assert len(results) == 1 and not results[0].error
+    asked = await paused_calculation(engine, "t-ap-yes")
+    events = await answer(engine, "t-ap-yes", asked, approvals.approve(), **CALC)
+    results = of(ToolFinished, events)
+    assert len(results) == 1 and results[0].outcome is Outcome.DONE
     assert "= 2" in results[0].content
     assert of(Answer, events)
 
 
 async def test_reject_does_not_run_the_tool(engine: Engine) -> None:
-    pending = await paused_calculation(engine, "t-ap-no")
-    events = await collect(
-        engine.resume("t-ap-no", {pending: approvals.reject("not now")}, options=CALC)
-    )
-    results = of(ToolResult, events)
-    assert len(results) == 1 and results[0].error
+    asked = await paused_calculation(engine, "t-ap-no")
+    events = await answer(engine, "t-ap-no", asked, approvals.reject("not now"), **CALC)
+    results = of(ToolFinished, events)
+    assert len(results) == 1 and results[0].outcome is Outcome.DECLINED
     assert "declined" in results[0].content and "not now" in results[0].content
     assert not any("= 2" in str(m.content) for m in await tool_messages(engine, "t-ap-no"))
     assert of(Answer, events)
 
 
-async def test_reject_is_honoured_when_resumed_without_run_options(engine: Engine) -> None:
-    pending = await paused_calculation(engine, "t-ap-no-opts")
-    events = await collect(engine.resume("t-ap-no-opts", {pending: approvals.reject()}))
-    results = of(ToolResult, events)
-    assert len(results) == 1 and results[0].error
+async def test_reject_is_honoured_when_resumed_with_other_choices(engine: Engine) -> None:
+    asked = await paused_calculation(engine, "t-ap-no-opts")
+    # the person has since switched approvals off: the question asked still decides
+    events = await answer(engine, "t-ap-no-opts", asked, approvals.reject(), approve=[])
+    results = of(ToolFinished, events)
+    assert len(results) == 1 and results[0].outcome is Outcome.DECLINED
     assert "declined" in results[0].content
 
 
 async def test_edit_runs_the_edited_arguments(engine: Engine) -> None:
-    pending = await paused_calculation(engine, "t-ap-edit")
-    answer = approvals.edit("calculate", {"expression": "3*3"})
-    events = await collect(engine.resume("t-ap-edit", {pending: answer}, options=CALC))
-    results = of(ToolResult, events)
-    assert len(results) == 1 and not results[0].error
+    asked = await paused_calculation(engine, "t-ap-edit")
+    value = approvals.edit("calculate", {"expression": "3*3"})
+    events = await answer(engine, "t-ap-edit", asked, value, **CALC)
+    results = of(ToolFinished, events)
+    assert len(results) == 1 and results[0].outcome is Outcome.DONE
     assert "= 9" in results[0].content
 
 
 async def test_respond_gives_feedback_instead_of_running(engine: Engine) -> None:
-    pending = await paused_calculation(engine, "t-ap-respond")
-    answer = approvals.respond("use 4")
-    events = await collect(engine.resume("t-ap-respond", {pending: answer}, options=CALC))
-    results = of(ToolResult, events)
-    assert len(results) == 1
+    asked = await paused_calculation(engine, "t-ap-respond")
+    events = await answer(engine, "t-ap-respond", asked, approvals.respond("use 4"), **CALC)
+    results = of(ToolFinished, events)
+    assert len(results) == 1 and results[0].outcome is Outcome.DECLINED
     assert "use 4" in results[0].content
     assert "did not run" in results[0].content
     assert of(Answer, events)
@@ -238,27 +230,26 @@ async def test_respond_gives_feedback_instead_of_running(engine: Engine) -> None
 )
 async def test_invalid_resume_value_asks_again(engine: Engine, value: Any) -> None:
     thread = "t-ap-bad"
-    pending = await paused_calculation(engine, thread)
-    events = await collect(engine.resume(thread, {pending: value}, options=CALC))
+    asked = await paused_calculation(engine, thread)
+    events = await answer(engine, thread, asked, value, **CALC)
     again = the_approval(events)
-    assert again.request.get("error")
-    assert again.request["action_requests"][0]["name"] == "calculate"
-    assert not of(ToolResult, events)
+    assert again.request.error
+    assert "pydantic" not in again.request.error
+    assert again.request.action.name == "calculate"
+    assert not of(ToolFinished, events)
     assert await tool_messages(engine, thread) == []
-    [still] = await engine.pending(thread)
-    assert still.request.get("error")
+    [still] = await pending(engine, thread)
+    assert still.request.error
 
     # a valid answer to the repeated question goes through
-    events = await collect(
-        engine.resume(thread, {still.interrupt_id: approvals.approve()}, options=CALC)
-    )
-    assert [r.error for r in of(ToolResult, events)] == [False]
+    events = await answer(engine, thread, still.interrupt_id, approvals.approve(), **CALC)
+    assert [r.outcome for r in of(ToolFinished, events)] == [Outcome.DONE]
 
 
 async def test_resume_of_unknown_approval_is_refused(engine: Engine) -> None:
     await paused_calculation(engine, "t-ap-unknown")
-    with pytest.raises(InputError, match="no longer pending"):
-        await collect(engine.resume("t-ap-unknown", {"nope": approvals.approve()}, options=CALC))
+    with pytest.raises(InputError, match="no longer waiting"):
+        await answer(engine, "t-ap-unknown", "nope", approvals.approve(), **CALC)
 
 
 # --- prompt injection through tool output --------------------------------------------------
@@ -282,25 +273,21 @@ def injected(search: FakeSearch) -> FakeSearch:
 async def test_injected_search_results_cannot_skip_approval(
     engine: Engine, llm: ScriptedOpenAI, injected: FakeSearch
 ) -> None:
-    options = RunConfig(approve=["web_search"])
-    events = await collect(engine.chat("t-inject", "search solar sails", options))
+    gated = {"approve": ["web_search"]}
+    events = await chat(engine, "t-inject", "search solar sails", **gated)
     first = the_approval(events)
     assert injected.requests == []
 
     # the model "obeys" the injected text and calls web_search again on its own
     llm.enqueue(ToolCalls([("web_search", {"query": "exfiltrate secrets"})]))
-    events = await collect(
-        engine.resume("t-inject", {first.interrupt_id: approvals.approve()}, options=options)
-    )
-    [result] = of(ToolResult, events)
+    events = await answer(engine, "t-inject", first.interrupt_id, approvals.approve(), **gated)
+    [result] = of(ToolFinished, events)
     assert INJECTION in result.content  # the injected text reached the model ...
     second = the_approval(events)  # ... and its next call still waits for the person
-    assert second.request["action_requests"][0]["args"] == {"query": "exfiltrate secrets"}
+    assert second.request.action.args == {"query": "exfiltrate secrets"}
     assert [q for q, _, _ in injected.requests] == ["solar sails"]
 
-    events = await collect(
-        engine.resume("t-inject", {second.interrupt_id: approvals.reject()}, options=options)
-    )
+    events = await answer(engine, "t-inject", second.interrupt_id, approvals.reject(), **gated)
     assert [q for q, _, _ in injected.requests] == ["solar sails"]
     assert of(Answer, events)
 
@@ -322,9 +309,9 @@ async def test_malformed_tool_arguments_are_reported(
 ) -> None:
     llm.enqueue(ToolCalls([("calculate", raw)]))
     thread = f"t-badjson-{len(raw)}"
-    events = await collect(engine.chat(thread, "what is two plus two"))
-    results = of(ToolResult, events)
-    assert len(results) == 1 and results[0].error
+    events = await chat(engine, thread, "what is two plus two")
+    results = of(ToolFinished, events)
+    assert len(results) == 1 and results[0].outcome is Outcome.FAILED
     assert "not valid JSON" in results[0].content
     assert not any("= 2" in str(m.content) for m in await tool_messages(engine, thread))
     assert of(Answer, events)
@@ -332,10 +319,19 @@ async def test_malformed_tool_arguments_are_reported(
 
 async def test_unknown_tool_is_reported(engine: Engine, llm: ScriptedOpenAI) -> None:
     llm.enqueue(ToolCalls([("rm_rf", {})]))
-    events = await collect(engine.chat("t-unknown", "clean up"))
-    results = of(ToolResult, events)
-    assert len(results) == 1 and results[0].error
-    assert "no tool named 'rm_rf'" in results[0].content
+    events = await chat(engine, "t-unknown", "clean up")
+    results = of(ToolFinished, events)
+    assert len(results) == 1 and results[0].outcome is Outcome.FAILED
+    assert "rm_rf" in results[0].content and "not a valid tool" in results[0].content
+    assert of(Answer, events)
+
+
+async def test_invalid_tool_arguments_are_reported(engine: Engine, llm: ScriptedOpenAI) -> None:
+    llm.enqueue(ToolCalls([("calculate", {"expr": "1+1"})]))
+    events = await chat(engine, "t-badargs", "add one and one")
+    [result] = of(ToolFinished, events)
+    assert result.outcome is Outcome.FAILED
+    assert "invalid arguments for calculate" in result.content
     assert of(Answer, events)
 
 
@@ -352,20 +348,20 @@ def always_calculate(request: ChatRequest) -> Reply:
 async def test_model_call_limit_ends_the_turn(settings: Settings, llm: ScriptedOpenAI) -> None:
     llm.responder = always_calculate
     async with Engine.open(settings.model_copy(update={"max_model_calls": 3})) as engine:
-        events = await collect(engine.chat("t-model-limit", "loop forever"))
+        events = await chat(engine, "t-model-limit", "loop forever")
     answers = of(Answer, events)
     assert len(answers) == 1
     assert "limit of 3 model steps" in answers[0].text
     assert len(supervisor_calls(llm)) <= 3
-    assert len(of(ToolResult, events)) <= 3
+    assert len(of(ToolFinished, events)) <= 3
 
 
 async def test_tool_call_limit_forces_an_answer(settings: Settings, llm: ScriptedOpenAI) -> None:
     llm.responder = always_calculate
     async with Engine.open(settings.model_copy(update={"max_tool_calls": 2})) as engine:
-        events = await collect(engine.chat("t-tool-limit", "loop forever"))
-    results = of(ToolResult, events)
-    assert len(results) == 2 and not any(r.error for r in results)
+        events = await chat(engine, "t-tool-limit", "loop forever")
+    results = of(ToolFinished, events)
+    assert len(results) == 2 and all(r.outcome is Outcome.DONE for r in results)
     assert [a.text for a in of(Answer, events)] == ["Final answer without tools."]
     last = llm.calls[-1].request
     assert last.tools == []
@@ -378,11 +374,11 @@ async def test_tool_call_limit_applies_within_one_reply(
     three = [("calculate", {"expression": f"{n}+{n}"}) for n in (1, 2, 3)]
     llm.enqueue(ToolCalls(three))  # type: ignore[arg-type]
     async with Engine.open(settings.model_copy(update={"max_tool_calls": 2})) as engine:
-        events = await collect(engine.chat("t-tool-limit-par", "three at once"))
-    results = {r.id: r for r in of(ToolResult, events)}
+        events = await chat(engine, "t-tool-limit-par", "three at once")
+    results = {r.call_id: r for r in of(ToolFinished, events)}
     assert len(results) == 3
-    assert sorted(r.error for r in results.values()) == [False, False, True]
-    refused = next(r for r in results.values() if r.error)
+    assert sorted(r.outcome.value for r in results.values()) == ["done", "done", "failed"]
+    refused = next(r for r in results.values() if r.outcome is Outcome.FAILED)
     assert "limit of 2 tool calls" in refused.content
     assert of(Answer, events)
 
@@ -390,24 +386,31 @@ async def test_tool_call_limit_applies_within_one_reply(
 # --- memory --------------------------------------------------------------------------------
 
 
+def summary_calls(llm: ScriptedOpenAI) -> list[Any]:
+    from fakes.brain import SUMMARY_PROMPT
+
+    return [c for c in llm.calls if c.request.last_user.startswith(SUMMARY_PROMPT)]
+
+
 async def test_long_conversation_is_summarised(settings: Settings, llm: ScriptedOpenAI) -> None:
     sent = 5
     async with Engine.open(settings.model_copy(update={"context_tokens": 1000})) as engine:
         for n in range(sent):
-            events = await collect(engine.chat("t-memory", f"note {n}: " + "lorem ipsum " * 170))
+            events = await chat(engine, "t-memory", f"note {n}: " + "lorem ipsum " * 170)
             assert of(Answer, events)
-        state = await engine.snapshot("t-memory")
-    summaries = [
-        c for c in llm.calls if c.request.last_user.startswith("Summarise the conversation")
-    ]
-    assert summaries
-    assert state.values["summary"] == "Summary: the person asked several questions."
-    kept = state.values["messages"]
+        kept = (await values(engine, "t-memory"))["messages"]
+    assert summary_calls(llm)
+    summary = kept[0]
+    assert summary.additional_kwargs.get("lc_source") == "summarization"
+    assert "Summary: the person asked several questions." in summary.content
     assert len(kept) < sent * 2
     assert kept[-1].type == "ai"
     assert "note 4:" in kept[-2].content
-    # the supervisor sees the summary in its system prompt
-    assert "Summary: the person asked several questions." in supervisor_calls(llm)[-1].system
+    # the supervisor sees the summary in what it is sent
+    sent_last = supervisor_calls(llm)[-1].messages
+    assert any("Summary: the person asked" in str(m.get("content")) for m in sent_last)
+    # the summary is not streamed to the person as if it were an answer
+    assert not any("Summary:" in t.text for t in of(Token, events))
 
 
 # --- restart -------------------------------------------------------------------------------
@@ -415,17 +418,16 @@ async def test_long_conversation_is_summarised(settings: Settings, llm: Scripted
 
 async def test_pending_approval_survives_a_restart(settings: Settings) -> None:
     async with Engine.open(settings) as first:
-        approval = the_approval(await collect(first.chat("t-restart", "research tides")))
+        approval = the_approval(await chat(first, "t-restart", "research tides"))
     async with Engine.open(settings) as second:
-        [again] = await second.pending("t-restart")
+        [again] = await pending(second, "t-restart")
         assert again.interrupt_id == approval.interrupt_id
         assert again.request == approval.request
-        events = await collect(
-            second.resume("t-restart", {again.interrupt_id: approvals.approve()})
-        )
-        assert await second.pending("t-restart") == []
-    [result] = [r for r in of(ToolResult, events) if r.name == "research"]
-    assert result.artifact["report"].startswith("# ")
+        events = await answer(second, "t-restart", again.interrupt_id, approvals.approve())
+        assert await pending(second, "t-restart") == []
+    [result] = [r for r in of(ToolFinished, events) if r.name == "research"]
+    assert result.outcome is Outcome.DONE
+    assert of(Document, events)[0].markdown.startswith("# ")
     assert of(Answer, events)
 
 
@@ -437,19 +439,19 @@ async def test_rate_limit_after_retries_raises_and_keeps_the_thread(
 ) -> None:
     llm.enqueue(*[HttpError(429, "Slow down", FAST_429)] * 2)  # model_retries=1: two attempts
     with pytest.raises(openai.RateLimitError) as caught:
-        await collect(engine.chat("t-429", "hello there"))
+        await chat(engine, "t-429", "hello there")
     assert "rate-limiting" in describe(caught.value)
     assert [c.status for c in llm.calls] == [429, 429]
-    messages = (await engine.snapshot("t-429")).values["messages"]
+    messages = (await values(engine, "t-429"))["messages"]
     assert [m.content for m in messages if m.type == "human"] == ["hello there"]
 
-    events = await collect(engine.chat("t-429", "try again"))
+    events = await chat(engine, "t-429", "try again")
     assert [a.text for a in of(Answer, events)] == [brain.answer]
 
 
 async def test_one_rate_limit_is_retried(engine: Engine, llm: ScriptedOpenAI, brain: Brain) -> None:
     llm.enqueue(HttpError(429, "Slow down", FAST_429))
-    events = await collect(engine.chat("t-429-once", "hello there"))
+    events = await chat(engine, "t-429-once", "hello there")
     assert [a.text for a in of(Answer, events)] == [brain.answer]
     assert [c.status for c in llm.calls] == [429, 200]
 
@@ -457,7 +459,7 @@ async def test_one_rate_limit_is_retried(engine: Engine, llm: ScriptedOpenAI, br
 async def test_server_error_is_described(engine: Engine, llm: ScriptedOpenAI) -> None:
     llm.enqueue(*[HttpError(500, "Boom inside")] * 2)
     with pytest.raises(openai.InternalServerError) as caught:
-        await collect(engine.chat("t-500", "hello there"))
+        await chat(engine, "t-500", "hello there")
     text = describe(caught.value)
     assert "(500)" in text and "Boom inside" in text
 
@@ -468,7 +470,7 @@ async def test_hanging_model_times_out(settings: Settings, llm: ScriptedOpenAI) 
     async with Engine.open(quick) as engine:
         started = asyncio.get_running_loop().time()
         with pytest.raises(openai.APITimeoutError) as caught:
-            await collect(engine.chat("t-hang", "hello there"))
+            await chat(engine, "t-hang", "hello there")
         assert asyncio.get_running_loop().time() - started < 4
     assert "did not answer in time" in describe(caught.value)
 
@@ -479,7 +481,7 @@ async def test_unreachable_model_server_is_described(settings: Settings) -> None
     dead = settings.model_copy(update={"openai_base_url": dead_url, "model_retries": 0})
     async with Engine.open(dead) as engine:
         with pytest.raises(openai.APIConnectionError) as caught:
-            await collect(engine.chat("t-dead", "hello there"))
+            await chat(engine, "t-dead", "hello there")
     assert "Cannot reach the model server" in describe(caught.value)
 
 
@@ -491,19 +493,19 @@ async def test_empty_message_is_refused_before_any_model_call(
     engine: Engine, llm: ScriptedOpenAI, text: str
 ) -> None:
     with pytest.raises(InputError, match="empty"):
-        await collect(engine.chat("t-empty", text))
+        await chat(engine, "t-empty", text)
     assert llm.calls == []
-    assert await engine.threads() == []
+    assert await engine.threads(owner=OWNER) == []
 
 
 async def test_huge_message_is_refused(engine: Engine, llm: ScriptedOpenAI) -> None:
     with pytest.raises(InputError, match="too long"):
-        await collect(engine.chat("t-huge", "x" * 1_000_000))
+        await chat(engine, "t-huge", "x" * 1_000_000)
     assert llm.calls == []
 
 
 async def test_control_characters_are_cleaned(engine: Engine, llm: ScriptedOpenAI) -> None:
-    events = await collect(engine.chat("t-ctrl", "hello\x00 wor\x1bld\x07 \udcff end\nline two"))
+    events = await chat(engine, "t-ctrl", "hello\x00 wor\x1bld\x07 \udcff end\nline two")
     assert of(Answer, events)
     sent = llm.calls[0].request.last_user
     assert "hello" in sent and "end\nline two" in sent
@@ -511,21 +513,30 @@ async def test_control_characters_are_cleaned(engine: Engine, llm: ScriptedOpenA
     assert "\udcff" not in sent
 
 
+async def test_a_model_outside_the_allowed_list_is_refused(
+    engine: Engine, llm: ScriptedOpenAI
+) -> None:
+    with pytest.raises(InputError, match="not available here"):
+        await chat(engine, "t-model", "hello", model="gpt-expensive-9")
+    assert llm.calls == []
+
+
 # --- threads -------------------------------------------------------------------------------
 
 
 async def test_threads_are_listed_newest_first(engine: Engine) -> None:
-    await collect(engine.chat("t-first", "hello from the first thread"))
-    await collect(engine.chat("t-second", "hello from the second thread"))
-    listed = await engine.threads()
+    await chat(engine, "t-first", "hello from the first thread")
+    await chat(engine, "t-second", "hello from the second thread")
+    listed = await engine.threads(owner=OWNER)
     assert [(t.thread_id, t.title) for t in listed] == [
         ("t-second", "hello from the second thread"),
         ("t-first", "hello from the first thread"),
     ]
-    assert {t.kind for t in listed} == {"chat"}
+    assert {t.kind.value for t in listed} == {"chat"}
+    assert {t.status.value for t in listed} == {"done"}
 
-    await collect(engine.chat("t-first", "a later message"))
-    listed = await engine.threads()
+    await chat(engine, "t-first", "a later message")
+    listed = await engine.threads(owner=OWNER)
     assert [(t.thread_id, t.title) for t in listed] == [
         ("t-first", "hello from the first thread"),
         ("t-second", "hello from the second thread"),
@@ -537,23 +548,19 @@ async def test_long_chatty_thread_is_folded_into_a_summary(
 ) -> None:
     bounded = settings.model_copy(update={"max_messages": 10})
     async with Engine.open(bounded) as engine:
-        for i in range(8):
-            await collect(engine.chat("chatty", f"short message {i}"))
-        values = (await engine.snapshot("chatty")).values
-    summaries = [
-        c for c in llm.calls if c.request.last_user.startswith("Summarise the conversation")
-    ]
-    assert summaries, "no summary was made"
-    assert values["summary"]
-    assert len(values["messages"]) <= 10
-    last = [m for m in values["messages"] if isinstance(m, HumanMessage)][-1]
-    assert last.content == "short message 7"
+        for i in range(12):
+            await chat(engine, "chatty", f"short message {i}")
+        kept = (await values(engine, "chatty"))["messages"]
+    assert summary_calls(llm), "no summary was made"
+    assert len(kept) <= 22  # the summary, the messages kept, the last turn
+    last = [m for m in kept if isinstance(m, HumanMessage)][-1]
+    assert last.content == "short message 11"
 
 
 def test_unanswered_tool_calls_are_closed_before_the_next_model_call() -> None:
     from langchain_core.messages import AIMessage, ToolMessage
 
-    from assistant.supervisor import CANCELLED, close_dangling_tool_calls
+    from assistant.agent.turns import CANCELLED, close_dangling_tool_calls
 
     history = [
         HumanMessage("calculate two things", id="h1"),
@@ -583,9 +590,9 @@ def test_unanswered_tool_calls_are_closed_before_the_next_model_call() -> None:
 async def test_a_new_message_after_a_stopped_tool_call_is_answered(
     engine: Engine, llm: ScriptedOpenAI, brain: Brain
 ) -> None:
-    events = await collect(engine.chat("stopped", "research tides"))
+    events = await chat(engine, "stopped", "research tides")
     assert of(ApprovalNeeded, events)  # the run stops here, as if the person left
-    events = await collect(engine.chat("stopped", "hello instead"))
+    events = await chat(engine, "stopped", "hello instead")
     assert of(Answer, events)[-1].text == brain.answer
     sent = llm.calls[-1].request.messages
     ids = [c["id"] for m in sent for c in m.get("tool_calls") or []]

@@ -13,12 +13,15 @@ import math
 import socket
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
-if TYPE_CHECKING:
-    from assistant.settings import Settings
+MAX_URL_CHARS = 2_000
+MAX_TITLE_CHARS = 300
+MAX_CONTENT_CHARS = 2_000
+"""What is kept of one search result: a hostile page cannot flood a prompt through it."""
 
 _SWITCH = "try again in a minute or switch ASSISTANT_SEARCH_PROVIDER"
 
@@ -59,13 +62,41 @@ class SearchProvider(Protocol):
         ...
 
 
+def _web_url(value: Any) -> str | None:
+    """``value`` if it is an http(s) URL of sensible length, else None."""
+    if not isinstance(value, str) or not value or len(value) > MAX_URL_CHARS:
+        return None
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return value.strip()
+
+
+def _cut(value: Any, limit: int) -> str:
+    text = " ".join(str(value or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _results(items: Any, url: str, title: str, content: str, limit: int) -> list[SearchResult]:
-    """Map raw result dicts to ``SearchResult``s, skipping entries without a URL."""
+    """Map raw result dicts to ``SearchResult``s.
+
+    Only http(s) URLs are kept (a ``javascript:`` or ``file:`` link is dropped), and titles
+    and snippets are cut to a bounded size.
+    """
     out: list[SearchResult] = []
     for item in items if isinstance(items, list) else []:
-        if isinstance(item, dict) and isinstance(item.get(url), str) and item[url]:
-            text = {k: " ".join(str(item.get(k) or "").split()) for k in (title, content)}
-            out.append(SearchResult(item[url], text[title], text[content]))
+        address = _web_url(item.get(url)) if isinstance(item, dict) else None
+        if address is not None:
+            out.append(
+                SearchResult(
+                    address,
+                    _cut(item.get(title), MAX_TITLE_CHARS),
+                    _cut(item.get(content), MAX_CONTENT_CHARS),
+                )
+            )
     return out[:limit]
 
 
@@ -244,8 +275,6 @@ class SearchSession:
         self.max_results = max_results
         self.retries = retries
         self.backoff = backoff
-        self.requests = 0
-        self.hits = 0
         self._cache: dict[str, tuple[SearchResult, ...]] = {}
         self._inflight: dict[str, _Flight] = {}
 
@@ -256,14 +285,11 @@ class SearchSession:
         if not key:
             return []
         if key in self._cache:
-            self.hits += 1
             return list(self._cache[key])
         flight = self._inflight.get(key)
         if flight is None:
             flight = self._inflight[key] = _Flight(asyncio.create_task(self._fetch(text)))
             flight.task.add_done_callback(lambda _: self._finish(key, flight))
-        else:
-            self.hits += 1
         flight.waiters += 1
         try:
             return list(await asyncio.shield(flight.task))
@@ -290,7 +316,6 @@ class SearchSession:
         """Ask the provider, retrying with exponential backoff while it is rate-limited."""
         for attempt in range(self.retries + 1):
             await self.limiter.acquire()
-            self.requests += 1
             try:
                 return await self.provider.search(query, self.max_results)
             except SearchRateLimited:
@@ -298,21 +323,6 @@ class SearchSession:
                     raise
             await asyncio.sleep(self.backoff * 2**attempt)
         raise AssertionError("unreachable")
-
-
-def make_provider(settings: Settings, client: httpx.AsyncClient) -> SearchProvider:
-    """Build the provider ``ASSISTANT_SEARCH_PROVIDER`` names; raise ``SearchError`` if unusable."""
-    name = settings.search_provider
-    if name == "searxng":
-        if not settings.searxng_url:
-            raise SearchError(name, "ASSISTANT_SEARCH_PROVIDER=searxng needs SEARXNG_URL")
-        return SearxNGProvider(settings.searxng_url, client)
-    if name == "tavily":
-        key = settings.tavily_api_key.get_secret_value() if settings.tavily_api_key else ""
-        if not key:
-            raise SearchError(name, "ASSISTANT_SEARCH_PROVIDER=tavily needs TAVILY_API_KEY")
-        return TavilyProvider(key, client, settings.tavily_url)
-    return DuckDuckGoProvider(settings.search_timeout)
 
 
 def format_results(results: list[SearchResult], snippet_chars: int = 400) -> str:

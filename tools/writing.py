@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, Field
-
-from assistant import prompts
 
 
 class Critique(BaseModel):
@@ -18,34 +16,33 @@ class Critique(BaseModel):
     issues: list[str] = Field(description="Concrete problems, most important first.")
 
 
-@dataclass
-class WritingResult:
-    """The final text and how it got there."""
+@dataclass(frozen=True)
+class WritingPrompts:
+    """The three prompts of the loop: ``{brief}``, ``{draft}`` and ``{critique}`` are filled."""
 
-    text: str
-    rounds: int
-    critiques: list[Critique] = field(default_factory=list)
+    writer: str
+    critic: str
+    reviser: str
 
 
 async def write(
     brief: str,
     model: BaseChatModel,
     critic: Callable[[str], Awaitable[Critique]],
+    prompts: WritingPrompts,
     *,
     max_rounds: int = 2,
-) -> WritingResult:
+) -> str:
     """Draft ``brief``, then critique (``critic`` answers a prompt with a ``Critique``) and
-    revise at most ``max_rounds`` times."""
-    draft = str((await model.ainvoke(prompts.WRITER.format(brief=brief))).content).strip()
-    critiques: list[Critique] = []
+    revise at most ``max_rounds`` times; return the final text."""
+    draft = str((await model.ainvoke(prompts.writer.format(brief=brief))).content).strip()
     for _ in range(max_rounds):
-        verdict = await critic(prompts.CRITIC.format(brief=brief, draft=draft))
-        critiques.append(verdict)
+        verdict = await critic(prompts.critic.format(brief=brief, draft=draft))
         if verdict.acceptable or not verdict.issues:
             break
         critique = "\n".join(f"- {issue}" for issue in verdict.issues)
         revised = await model.ainvoke(
-            prompts.REVISER.format(brief=brief, draft=draft, critique=critique)
+            prompts.reviser.format(brief=brief, draft=draft, critique=critique)
         )
         draft = str(revised.content).strip() or draft
-    return WritingResult(text=draft, rounds=len(critiques), critiques=critiques)
+    return draft

@@ -11,13 +11,14 @@ import re
 from collections.abc import Iterable, Sequence
 
 from assistant.research.schemas import SectionResult, Source
+from assistant.text import escape, link_target
 
-_CITATION = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+CITATION = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _MD_LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)")
 _URL = re.compile(r"<?https?://[^\s<>()\[\]\"']+>?")
 
 
-def _numbers(match: re.Match[str]) -> list[int]:
+def numbers(match: re.Match[str]) -> list[int]:
     return [int(part) for part in re.split(r"\s*[,;]\s*", match.group(1))]
 
 
@@ -45,7 +46,7 @@ def clean_citations(text: str, sources: Sequence[Source]) -> tuple[str, list[str
 
     def citation(match: re.Match[str]) -> str:
         kept = []
-        for number in _numbers(match):
+        for number in numbers(match):
             if 1 <= number <= len(sources):
                 kept.append(number)
             else:
@@ -55,7 +56,7 @@ def clean_citations(text: str, sources: Sequence[Source]) -> tuple[str, list[str
     text = _MD_LINK.sub(link, text)
     text = _URL.sub(url, _protect_links(text))
     text = _unprotect_links(text)
-    text = _CITATION.sub(citation, text)
+    text = CITATION.sub(citation, text)
     return _tidy(text), removed
 
 
@@ -92,7 +93,7 @@ def merge_sections(sections: Iterable[SectionResult]) -> tuple[list[str], list[S
 
         def renumber(match: re.Match[str], local: Sequence[Source] = local) -> str:
             out = []
-            for number in _numbers(match):
+            for number in numbers(match):
                 if not 1 <= number <= len(local):
                     continue
                 source = local[number - 1]
@@ -104,20 +105,14 @@ def merge_sections(sections: Iterable[SectionResult]) -> tuple[list[str], list[S
                     out.append(f"[{order[key]}]")
             return "".join(out)
 
-        texts.append(_CITATION.sub(renumber, section["text"]) if section["status"] == "ok" else "")
+        texts.append(CITATION.sub(renumber, section["text"]) if section["status"] == "ok" else "")
     return texts, sources
-
-
-def cited_numbers(markdown: str) -> set[int]:
-    """Every citation number used in a report's body (before its Sources section)."""
-    body = markdown.split("\n## Sources", 1)[0]
-    return {number for match in _CITATION.finditer(body) for number in _numbers(match)}
 
 
 def format_sources(sources: Sequence[Source]) -> str:
     """The ``## Sources`` section: ``[n] Title — URL``, one per line."""
     lines = [
-        f"[{n}] {source['title'] or source['url']} — {source['url']}"
+        f"[{n}] {escape(source['title'] or source['url'])} — {link_target(source['url'])}"
         for n, source in enumerate(sources, 1)
     ]
     return "## Sources\n\n" + ("\n\n".join(lines) if lines else "No sources were cited.")

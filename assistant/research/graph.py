@@ -1,167 +1,201 @@
 """The research workflow: plan, review, parallel section workers, verified synthesis.
 
-``build_research_graph`` takes every dependency (models, store, search, settings) and
-returns a compiled graph. Used alone (``assistant research``) it is compiled with a
-checkpointer; inside the supervisor it runs as a subgraph on the parent's checkpointer.
+    START → plan → review ─┬─ approve / edit → Send("worker") per section → synthesize → END
+                           ├─ respond (feedback) → plan (revision 2, 3, ...)
+                           └─ reject → END
+
+``build_research_graph`` takes every dependency and returns a compiled graph. The CLI runs
+it on its own thread (compiled with a checkpointer); in a conversation the ``research``
+tool runs it as a subgraph on the conversation's checkpointer. It reports its work through
+typed events (``assistant.events``): a nested step per piece, one live board, the report.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import logging
-import re
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
 from langgraph.types import Checkpointer, Send
 
 from assistant import prompts
 from assistant.approvals import Edit, Reject, Respond, approval_request, ask_for_decision
+from assistant.context import RunContext
 from assistant.errors import AssistantError, describe
+from assistant.events import Document, FileRef, State
 from assistant.models import ModelFactory
-from assistant.options import RunOptions
-from assistant.research.citations import clean_citations, format_sources, merge_sections
+from assistant.research.citations import clean_citations, merge_sections
+from assistant.research.progress import (
+    PLAN_KEY,
+    WRITING_KEY,
+    Board,
+    activity,
+    final_board,
+    plan_markdown,
+    plan_title,
+    section_key,
+    section_text,
+    section_title,
+)
+from assistant.research.report import assemble, slug
 from assistant.research.schemas import (
     MAX_SECTIONS,
     MIN_SECTIONS,
     EditedPlan,
+    Introduction,
     Plan,
-    ReportFrame,
     ResearchState,
     SectionPlan,
     SectionResult,
     Source,
     WorkerTask,
 )
-from assistant.settings import Settings
-from assistant.storage import AppStore
-from tools.search import RateLimiter, SearchError, SearchProvider, SearchResult, SearchSession
+from assistant.storage import FileStore, SectionStore, StoredFile
+from assistant.text import brief, plural
+from tools.search import SearchError, SearchResult, SearchSession
 
 log = logging.getLogger(__name__)
 
 MAX_SOURCES_PER_SECTION = 8
+MAX_TITLE_CHARS = 200
+MAX_SOURCE_CHARS = 1_200
+"""What of one search result reaches a worker's prompt (8 sources: about 10 000 characters)."""
+ACTION = "research"
+"""The action name of the plan review (the research tool's name)."""
+
+
+def run_id_for(thread_id: str, call_id: str) -> str:
+    """The id of the research run started by tool call ``call_id`` on ``thread_id``.
+
+    Derived, not random: the same call re-run after a crash finds its saved sections.
+    """
+    return hashlib.sha256(f"{thread_id}\x00{call_id}".encode()).hexdigest()[:24]
 
 
 @dataclass
-class _Run:
-    """What the workers of one run share: one search session, one concurrency cap."""
+class _Live:
+    """What the workers of one run share while they work."""
 
     search: SearchSession
     slots: asyncio.Semaphore
+    board: Board
+    users: int = 0
 
 
-@dataclass
-class _Runs:
-    """Live runs by id. Owned by one compiled graph; nothing global."""
+class LiveRuns:
+    """The runs of this process whose workers are working, by run id.
 
-    make_session: Callable[[], SearchSession]
-    runs: dict[str, _Run] = field(default_factory=dict)
+    All workers of a run execute in one superstep, so an entry lives exactly while one of
+    them runs: the last to finish, fail or be cancelled removes it. Nothing of a stopped
+    or failed run stays in memory.
+    """
 
-    def get(self, run_id: str, max_parallel: int) -> _Run:
-        if run_id not in self.runs:
-            self.runs[run_id] = _Run(self.make_session(), asyncio.Semaphore(max_parallel))
-        return self.runs[run_id]
+    def __init__(self, make_search: Callable[[], SearchSession]) -> None:
+        """``make_search``: a fresh search session (cache, de-duplication) for one run."""
+        self.make_search = make_search
+        self._runs: dict[str, _Live] = {}
+        self._lock = asyncio.Lock()
 
-    def drop(self, run_id: str) -> None:
-        self.runs.pop(run_id, None)
+    def __len__(self) -> int:
+        """Runs working now."""
+        return len(self._runs)
 
-
-def format_plan(plan: dict[str, Any]) -> str:
-    """The plan as a person reads it."""
-    lines = [f"Plan: {plan.get('title', '')}"]
-    for n, section in enumerate(plan["sections"], 1):
-        lines.append(f"{n}. {section['name']}: {section['description']}")
-        lines.extend(f"   - search: {query}" for query in section["queries"])
-    return "\n".join(lines)
+    @contextlib.asynccontextmanager
+    async def join(
+        self, run_id: str, parallel: int, board: Callable[[], Awaitable[Board]]
+    ) -> AsyncIterator[_Live]:
+        """The run's shared state, created by its first worker, dropped after its last."""
+        async with self._lock:
+            live = self._runs.get(run_id)
+            if live is None:
+                live = _Live(self.make_search(), asyncio.Semaphore(parallel), await board())
+                self._runs[run_id] = live
+            live.users += 1
+        try:
+            yield live
+        finally:
+            live.users -= 1
+            if live.users == 0 and self._runs.get(run_id) is live:
+                del self._runs[run_id]
 
 
 def build_research_graph(
     *,
     models: ModelFactory,
-    store: AppStore,
-    settings: Settings,
-    search_provider: Callable[[], SearchProvider],
+    sections: SectionStore,
+    files: FileStore,
+    runs: LiveRuns,
     checkpointer: Checkpointer = None,
 ) -> Any:
     """Compile the research graph from its dependencies."""
 
-    def make_session() -> SearchSession:
-        return SearchSession(
-            search_provider(),
-            limiter=RateLimiter(settings.search_rate, burst=max(1, settings.max_parallel)),
-            max_results=settings.search_results,
-        )
-
-    runs = _Runs(make_session)
-
-    async def plan(state: ResearchState, config: RunnableConfig) -> dict[str, Any]:
-        options = RunOptions.from_config(config, settings)
+    async def plan(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        write = get_stream_writer()
+        call_id, topic = state.get("call_id", ACTION), state["topic"]
+        revision = state.get("revision", 0) + 1
+        key = f"{PLAN_KEY}:{revision}"
+        write(activity(call_id, key, "Planning", f"Making a plan for *{brief(topic, 200)}*…"))
         feedback = state.get("feedback") or []
         extra = (
             prompts.PLANNER_FEEDBACK.format(
                 feedback="\n".join(f"- {item}" for item in feedback),
-                previous=format_plan(state["plan"]) if state.get("plan") else "(none)",
+                previous=plan_markdown(state["plan"], topic) if state.get("plan") else "(none)",
             )
             if feedback
             else ""
         )
         prompt = prompts.PLANNER.format(
-            topic=state["topic"],
-            min_sections=MIN_SECTIONS,
-            max_sections=MAX_SECTIONS,
-            feedback=extra,
+            topic=topic, min_sections=MIN_SECTIONS, max_sections=MAX_SECTIONS, feedback=extra
         )
-        result = await models.structured(Plan, prompt, options.model)
+        model = runtime.context.model
+        result = await models.structured(Plan, prompt, model)
         if len(result.sections) < MIN_SECTIONS:
             retry = await models.structured(
                 Plan,
                 prompt + f"\nYour last plan had {len(result.sections)} sections; "
                 f"give {MIN_SECTIONS} to {MAX_SECTIONS}.",
-                options.model,
+                model,
             )
             result = max(result, retry, key=lambda p: len(p.sections))
         if not result.sections:
             raise AssistantError("The model returned a research plan with no sections.")
-        return {
-            "plan": {
-                "title": result.title,
-                "sections": [s.model_dump() for s in result.sections[:MAX_SECTIONS]],
-            },
-            "run_id": state.get("run_id") or uuid.uuid4().hex,
-            # Decided here, checkpointed before the review: a resume cannot skip the review.
-            "needs_review": state.get("needs_review", "research" in options.approve),
-            "status": "planned",
-        }
+        made = Plan(title=result.title.strip() or topic, sections=result.sections[:MAX_SECTIONS])
+        write(
+            activity(
+                call_id, key, plan_title(revision), plan_markdown(made, topic, revision), State.DONE
+            )
+        )
+        return {"plan": made, "revision": revision, "status": "planned"}
 
     def review(state: ResearchState) -> dict[str, Any]:
         if not state.get("needs_review", True):
             return {"status": "approved"}
-        current = state["plan"]
+        current, revision = state["plan"], state.get("revision", 1)
         request = approval_request(
-            "research",
-            {"topic": state["topic"], "title": current["title"], "sections": current["sections"]},
-            format_plan(current),
+            ACTION,
+            {"title": current.title, "sections": [s.model_dump() for s in current.sections]},
+            plan_markdown(current, state["topic"], revision),
+            title="Research plan" + (f" (revision {revision})" if revision > 1 else ""),
+            args_schema=EditedPlan.model_json_schema(),
+            edit_format="plan",
+            revision=revision,
         )
-
-        def check(args: dict[str, Any]) -> EditedPlan:
-            return EditedPlan.model_validate({**args, "topic": state["topic"]})
-
-        decision, edited = ask_for_decision(request, check)
+        decision, edited = ask_for_decision(request, EditedPlan.model_validate)
         if isinstance(decision, Reject):
             return {"status": "rejected", "reject_reason": decision.message}
         if isinstance(decision, Respond):
             return {"status": "planned", "feedback": [*state.get("feedback", []), decision.message]}
         if isinstance(decision, Edit) and edited is not None:
-            sections = [s.model_dump() for s in edited.sections]
             return {
                 "status": "approved",
-                "plan": {"title": edited.title or current["title"], "sections": sections},
+                "plan": Plan(title=edited.title, sections=edited.sections),
             }
         return {"status": "approved"}
 
@@ -170,49 +204,97 @@ def build_research_graph(
             return "__end__"
         if state["status"] == "planned":
             return "plan"
-        sections = state["plan"]["sections"]
+        sections_ = state["plan"].sections
         return [
             Send(
                 "worker",
                 WorkerTask(
                     run_id=state["run_id"],
+                    call_id=state.get("call_id", ACTION),
+                    thread_id=state.get("thread_id", ""),
                     topic=state["topic"],
                     index=i,
-                    total=len(sections),
+                    total=len(sections_),
                     section=section,
+                    names=[s.name for s in sections_],
+                    title=state["plan"].title,
                 ),
             )
-            for i, section in enumerate(sections)
+            for i, section in enumerate(sections_)
         ]
 
-    async def worker(task: WorkerTask, config: RunnableConfig) -> dict[str, Any]:
+    async def worker(task: WorkerTask, runtime: Runtime[RunContext]) -> dict[str, Any]:
         write = get_stream_writer()
-        section = SectionPlan.model_validate(task["section"])
-        event = {"index": task["index"], "total": task["total"], "name": section.name}
-        saved = await store.load_section(task["run_id"], task["index"])
-        if saved is not None:
-            write({"type": "section_done", **event, "status": saved["status"], "resumed": True})
-            return {"sections": [saved]}
-        options = RunOptions.from_config(config, settings)
-        run = runs.get(task["run_id"], options.max_parallel)
-        async with run.slots:
-            write({"type": "section_started", **event, "queries": section.queries})
-            result = await _write_section(task, section, run.search, options)
-        await store.save_section(task["run_id"], task["index"], dict(result))
-        write(
-            {
-                "type": "section_done",
-                **event,
-                "status": result["status"],
-                "error": result["error"],
-                "sources": result["sources"],
-            }
-        )
+        index, total, section = task["index"], task["total"], task["section"]
+        call_id = task["call_id"]
+        key, title = section_key(index), section_title(index, total, section.name)
+
+        async def board() -> Board:
+            kept = await sections.indexes(task["run_id"])
+            return Board(call_id, f"Researching: {task['title']}", task["names"], kept)
+
+        async with runs.join(task["run_id"], runtime.context.max_parallel, board) as live:
+            saved = await sections.load(task["run_id"], index)
+            if saved is not None:
+                result = SectionResult(**saved)  # type: ignore[typeddict-item]
+                write(live.board.set(index, State.KEPT, "kept from before"))
+                write(
+                    activity(
+                        call_id,
+                        key,
+                        title,
+                        section_text(section, result, "Kept from the interrupted run."),
+                        State.KEPT,
+                    )
+                )
+                return {"sections": [result]}
+            async with live.slots:
+                write(live.board.set(index, State.SEARCHING))
+                write(
+                    activity(
+                        call_id,
+                        key,
+                        title,
+                        section_text(section) + "\n\nSearching…",
+                        State.SEARCHING,
+                    )
+                )
+
+                def writing() -> None:
+                    write(live.board.set(index, State.WRITING))
+                    write(
+                        activity(
+                            call_id,
+                            key,
+                            title,
+                            section_text(section) + "\n\nWriting…",
+                            State.WRITING,
+                        )
+                    )
+
+                result = await _write_section(task, live.search, runtime.context.model, writing)
+            await sections.save(task["run_id"], task["thread_id"], index, dict(result))
+            ok = result["status"] == "ok"
+            note = (
+                plural(len(result["sources"]), "source") if ok else brief(result["error"] or "", 80)
+            )
+            write(live.board.set(index, State.DONE if ok else State.FAILED, note))
+            write(
+                activity(
+                    call_id,
+                    key,
+                    title,
+                    section_text(section, result),
+                    State.DONE if ok else State.FAILED,
+                )
+            )
         return {"sections": [result]}
 
     async def _write_section(
-        task: WorkerTask, section: SectionPlan, search: SearchSession, options: RunOptions
+        task: WorkerTask, search: SearchSession, model: str, writing: Callable[[], None]
     ) -> SectionResult:
+        section: SectionPlan = task["section"]
+
         def failed(reason: str) -> SectionResult:
             log.warning("section %r failed: %s", section.name, reason)
             return SectionResult(
@@ -244,10 +326,14 @@ def build_research_graph(
                 if errors
                 else "the web search returned no results for: " + "; ".join(section.queries)
             )
+        writing()
         picked = list(results.values())[:MAX_SOURCES_PER_SECTION]
-        sources = [Source(url=item.url, title=item.title) for item in picked]
+        sources = [
+            Source(url=item.url, title=brief(item.title, MAX_TITLE_CHARS)) for item in picked
+        ]
         numbered = "\n\n".join(
-            f"[{n}] {item.title}\nURL: {item.url}\n{item.content}"
+            f"[{n}] {brief(item.title, MAX_TITLE_CHARS)}\nURL: {item.url}\n"
+            f"{brief(item.content, MAX_SOURCE_CHARS)}"
             for n, item in enumerate(picked, 1)
         )
         prompt = prompts.WORKER.format(
@@ -257,7 +343,7 @@ def build_research_graph(
             sources=numbered,
         )
         try:
-            reply = await models.get(options.model).ainvoke(prompt)
+            reply = await models.get(model).ainvoke(prompt)
         except Exception as exc:  # no interrupt below this point; any model failure is reported
             return failed(f"the model failed while writing it: {describe(exc)}")
         text, removed = clean_citations(str(reply.content), sources)
@@ -275,35 +361,65 @@ def build_research_graph(
             removed=removed,
         )
 
-    async def synthesize(state: ResearchState, config: RunnableConfig) -> dict[str, Any]:
-        options = RunOptions.from_config(config, settings)
+    async def synthesize(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        write = get_stream_writer()
+        call_id, plan_ = state.get("call_id", ACTION), state["plan"]
         latest = {s["index"]: s for s in state.get("sections", [])}
-        sections = [latest[i] for i in sorted(latest)]
-        texts, sources = merge_sections(sections)
-        title, introduction = state["plan"].get("title") or state["topic"], ""
-        written = [s for s in sections if s["status"] == "ok"]
+        results = [latest[i] for i in sorted(latest)]
+        write(
+            final_board(
+                call_id, f"Researching: {plan_.title}", plan_, results, "Writing the report…"
+            )
+        )
+        write(
+            activity(
+                call_id,
+                WRITING_KEY,
+                "Writing the report",
+                "Checking every citation against its source and writing the introduction…",
+            )
+        )
+        texts, sources = merge_sections(results)
+        written = [s for s in results if s["status"] == "ok"]
+        introduction = ""
         if written:
             try:
                 frame = await models.structured(
-                    ReportFrame,
+                    Introduction,
                     prompts.SYNTHESIZER.format(
                         topic=state["topic"],
                         sections="\n\n".join(f"## {s['name']}\n{s['text']}" for s in written),
                     ),
-                    options.model,
+                    runtime.context.model,
                 )
-                title = frame.title.strip() or title
                 introduction, removed = clean_citations(frame.introduction, [])
                 for item in removed:
                     log.warning("introduction: removed %s", item)
             except Exception as exc:  # the report stands without an introduction
-                log.warning("synthesis framing failed, using the plan's title: %s", exc)
-        markdown = _assemble(title, introduction, sections, texts, sources)
-        path = await _save_report(settings.reports_dir, title, state["run_id"], markdown)
-        runs.drop(state["run_id"])
-        return {"report": markdown, "report_path": str(path), "status": "done"}
+                log.warning("writing the introduction failed: %s", describe(exc))
+        markdown = assemble(plan_.title, introduction, results, texts, sources)
+        name = f"{slug(plan_.title)}.md"
+        key = f"{state['run_id']}/{name}"
+        await files.put(
+            StoredFile(
+                key,
+                state.get("thread_id"),
+                runtime.context.owner,
+                name,
+                "text/markdown",
+                markdown.encode("utf-8"),
+            )
+        )
+        summary = (
+            f"Report ready: {plural(len(written), 'section')} of {len(results)}, "
+            f"{plural(len(sources), 'source')}."
+        )
+        write(activity(call_id, WRITING_KEY, "Writing the report", summary, State.DONE))
+        write(final_board(call_id, f"Researching: {plan_.title}", plan_, results, summary))
+        write(Document(call_id, plan_.title, markdown, (FileRef(key, name, "text/markdown"),)))
+        return {"report": markdown, "report_file": key, "status": "done"}
 
-    builder = StateGraph(ResearchState)
+    builder = StateGraph(ResearchState, context_schema=RunContext)
     builder.add_node("plan", plan)
     builder.add_node("review", review)
     builder.add_node("worker", worker, input_schema=WorkerTask)  # type: ignore[arg-type]
@@ -314,46 +430,3 @@ def build_research_graph(
     builder.add_edge("worker", "synthesize")
     builder.add_edge("synthesize", END)
     return builder.compile(checkpointer=checkpointer, name="research")
-
-
-def _assemble(
-    title: str,
-    introduction: str,
-    sections: list[SectionResult],
-    texts: list[str],
-    sources: list[Source],
-) -> str:
-    parts = [f"# {_one_line(title)}"]
-    missing = [s for s in sections if s["status"] == "failed"]
-    if missing:
-        parts.append(
-            f"> **Note:** {len(missing)} of {len(sections)} sections could not be written; "
-            "each says why below."
-        )
-    if introduction:
-        parts.append(introduction)
-    for section, text in zip(sections, texts, strict=True):
-        parts.append(f"## {_one_line(section['name'])}")
-        parts.append(
-            text
-            if section["status"] == "ok"
-            else f"> **This section is missing:** {section['error']}"
-        )
-    parts.append(format_sources(sources))
-    return "\n\n".join(parts) + "\n"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.replace("#", "").split())
-
-
-async def _save_report(folder: Path, title: str, run_id: str, markdown: str) -> Path:
-    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "report"
-    path = folder / f"{slug}-{run_id[:8]}.md"
-
-    def write() -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        path.write_text(markdown, encoding="utf-8")
-
-    await asyncio.to_thread(write)
-    return path

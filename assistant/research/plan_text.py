@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from assistant.research.schemas import EditedPlan
+from pydantic import ValidationError
+
+from assistant.research.schemas import MAX_EDITED_SECTIONS, EditedPlan
 
 
 def plan_to_text(plan: dict[str, Any]) -> str:
@@ -26,8 +28,11 @@ def plan_to_text(plan: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plan_from_text(text: str) -> dict[str, Any]:
-    """Parse the editable format; raise ``ValueError`` with a clear reason if it is wrong."""
+def plan_from_text(text: str, default_title: str | None = None) -> dict[str, Any]:
+    """Parse the editable format; raise ``ValueError`` with a clear reason if it is wrong.
+
+    Without a ``Title:`` line the plan keeps ``default_title``.
+    """
     title: str | None = None
     sections: list[dict[str, Any]] = []
     for raw in text.splitlines():
@@ -45,13 +50,24 @@ def plan_from_text(text: str) -> dict[str, Any]:
         else:
             current = sections[-1]
             current["description"] = f"{current['description']} {line}".strip()
+    title = title or default_title
+    if not title:
+        raise ValueError("the plan needs a 'Title: ...' line first")
+    if not sections:
+        raise ValueError("the plan needs at least one '## Section name' line")
+    if len(sections) > MAX_EDITED_SECTIONS:
+        raise ValueError(f"the plan has {len(sections)} sections; at most {MAX_EDITED_SECTIONS}")
     for section in sections:
+        if not section["name"]:
+            raise ValueError("a '##' line has no section name after it")
         if not section["description"]:
             section["description"] = section["name"]
         if not section["queries"]:
             section["queries"] = [section["name"]]
     try:
-        edited = EditedPlan.model_validate({"topic": "-", "title": title, "sections": sections})
-    except Exception as exc:
-        raise ValueError(f"the plan needs 1 to 12 sections, each with a name ({exc})") from None
+        edited = EditedPlan.model_validate({"title": title, "sections": sections})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = " ".join(str(part) for part in first["loc"])
+        raise ValueError(f"{where}: {first['msg']}") from None
     return {"title": edited.title, "sections": [s.model_dump() for s in edited.sections]}

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Literal, TypedDict
 
 from pydantic import BaseModel, Field, field_validator
 
 MIN_SECTIONS = 3
 MAX_SECTIONS = 8
 MAX_EDITED_SECTIONS = 12
+MAX_QUERIES = 3
 
 
 class SectionPlan(BaseModel):
     """One section of the plan."""
 
-    name: str = Field(description="Short section heading.")
-    description: str = Field(description="One sentence: what the section must cover.")
+    name: str = Field(description="Short section heading.", max_length=200)
+    description: str = Field(
+        description="One sentence: what the section must cover.", max_length=2000
+    )
     queries: list[str] = Field(description="One to three web search queries.")
 
     @field_validator("name", "description")
@@ -30,31 +33,37 @@ class SectionPlan(BaseModel):
     @field_validator("queries")
     @classmethod
     def _clean_queries(cls, value: list[str]) -> list[str]:
-        queries = [" ".join(q.split()) for q in value if q.strip()]
+        queries = [" ".join(q.split())[:300] for q in value if q.strip()]
         if not queries:
             raise ValueError("needs at least one search query")
-        return queries[:3]
+        return queries[:MAX_QUERIES]
 
 
 class Plan(BaseModel):
-    """The planner's structured output."""
+    """The planner's structured output, and the plan a person approves."""
 
-    title: str = Field(description="Title of the report.")
+    title: str = Field(description="Title of the report.", max_length=300)
     sections: list[SectionPlan] = Field(description="Three to eight sections, in order.")
 
 
 class EditedPlan(BaseModel):
-    """Arguments a person may send back when editing the plan."""
+    """The plan as a person may send it back when editing (the approval's arguments)."""
 
-    topic: str
-    title: str | None = None
+    title: str = Field(min_length=1, max_length=300, description="The report's title.")
     sections: list[SectionPlan] = Field(min_length=1, max_length=MAX_EDITED_SECTIONS)
 
+    @field_validator("title")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if not value:
+            raise ValueError("must not be empty")
+        return value
 
-class ReportFrame(BaseModel):
-    """The synthesiser's structured output: what frames the verified sections."""
 
-    title: str = Field(description="Title of the report.")
+class Introduction(BaseModel):
+    """The synthesiser's structured output: the paragraph that opens the report."""
+
     introduction: str = Field(description="One paragraph introducing the report.")
 
 
@@ -81,22 +90,35 @@ class WorkerTask(TypedDict):
     """The payload ``Send`` gives each worker."""
 
     run_id: str
+    call_id: str
+    thread_id: str
     topic: str
     index: int
     total: int
-    section: dict[str, Any]
+    section: SectionPlan
+    names: list[str]
+    """Every section's name, for the progress board."""
+    title: str
+    """The report's title."""
 
 
 class ResearchState(TypedDict, total=False):
-    """The research subgraph's state (checkpointed)."""
+    """The research graph's state (checkpointed)."""
 
     topic: str
     run_id: str
+    call_id: str
+    thread_id: str
     needs_review: bool
     feedback: list[str]
-    plan: dict[str, Any]
+    plan: Plan
+    revision: int
     status: Literal["planned", "approved", "rejected", "done"]
     reject_reason: str | None
     sections: Annotated[list[SectionResult], operator.add]
     report: str
-    report_path: str
+    report_file: str
+
+
+CHECKPOINTED = (Plan, SectionPlan)
+"""This workflow's types kept in checkpoints (the serializer revives only listed types)."""

@@ -15,110 +15,11 @@ they were issued; different conversations write concurrently.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
 from chainlit.data.storage_clients.base import BaseStorageClient
-
-TABLES: dict[str, dict[str, str]] = {
-    "users": {
-        "id": "TEXT PRIMARY KEY",
-        "identifier": "TEXT NOT NULL UNIQUE",
-        "metadata": "TEXT NOT NULL DEFAULT '{}'",
-        "createdAt": "TEXT",
-    },
-    "threads": {
-        "id": "TEXT PRIMARY KEY",
-        "createdAt": "TEXT",
-        "name": "TEXT",
-        "userId": "TEXT",
-        "userIdentifier": "TEXT",
-        "tags": "TEXT",
-        "metadata": "TEXT",
-    },
-    "steps": {
-        "id": "TEXT PRIMARY KEY",
-        "name": "TEXT NOT NULL",
-        "type": "TEXT NOT NULL",
-        "threadId": "TEXT NOT NULL",
-        "parentId": "TEXT",
-        "streaming": "BOOLEAN NOT NULL DEFAULT 0",
-        "waitForAnswer": "BOOLEAN",
-        "isError": "BOOLEAN",
-        "metadata": "TEXT",
-        "tags": "TEXT",
-        "input": "TEXT",
-        "output": "TEXT",
-        "createdAt": "TEXT",
-        "command": "TEXT",
-        "modes": "TEXT",
-        "start": "TEXT",
-        "end": "TEXT",
-        "generation": "TEXT",
-        "showInput": "TEXT",
-        "language": "TEXT",
-        "indent": "INTEGER",
-        "defaultOpen": "BOOLEAN",
-        "autoCollapse": "BOOLEAN",
-        "icon": "TEXT",
-    },
-    "elements": {
-        "id": "TEXT PRIMARY KEY",
-        "threadId": "TEXT",
-        "type": "TEXT",
-        "url": "TEXT",
-        "chainlitKey": "TEXT",
-        "name": "TEXT NOT NULL",
-        "display": "TEXT",
-        "objectKey": "TEXT",
-        "size": "TEXT",
-        "page": "INTEGER",
-        "language": "TEXT",
-        "forId": "TEXT",
-        "mime": "TEXT",
-        "props": "TEXT",
-        "autoPlay": "BOOLEAN",
-        "playerConfig": "TEXT",
-    },
-    "feedbacks": {
-        "id": "TEXT PRIMARY KEY",
-        "forId": "TEXT NOT NULL",
-        "threadId": "TEXT",
-        "value": "INTEGER NOT NULL",
-        "comment": "TEXT",
-    },
-}
-
-INDEXES = {
-    "threads_user": 'threads("userId")',
-    "steps_thread": 'steps("threadId", "createdAt")',
-    "elements_thread": 'elements("threadId")',
-    "feedbacks_step": 'feedbacks("forId")',
-}
-
-
-def ensure_schema(path: Path, busy_timeout: float = 10.0) -> list[str]:
-    """Create the tables at ``path`` and add missing columns; return what was added."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    added: list[str] = []
-    with sqlite3.connect(path, timeout=busy_timeout) as conn:
-        conn.execute("PRAGMA journal_mode=WAL")
-        for table, columns in TABLES.items():
-            body = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
-            conn.execute(f'CREATE TABLE IF NOT EXISTS "{table}" ({body})')
-            present = {row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')}
-            for name, kind in columns.items():
-                if name not in present:
-                    # ALTER TABLE cannot add PRIMARY KEY/UNIQUE/NOT NULL-without-default columns.
-                    plain = kind.split()[0]
-                    conn.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {plain}')
-                    added.append(f"{table}.{name}")
-        for name, target in INDEXES.items():
-            conn.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON {target}')
-    conn.close()
-    return added
 
 
 class OrderedDataLayer(SQLAlchemyDataLayer):

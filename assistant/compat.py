@@ -1,0 +1,123 @@
+"""Every workaround for a particular model server or library, in one place.
+
+Each names the quirk, where it was seen and the version. Remove one when its cause is gone.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage
+from langchain_core.messages.tool import InvalidToolCall, ToolCall
+from langchain_core.runnables import Runnable
+
+if TYPE_CHECKING:
+    from langchain_openai import ChatOpenAI
+
+
+def repaired_tool_name(name: str, known: Sequence[str]) -> str:
+    """Undo servers that repeat a tool's name in every streamed delta.
+
+    llama-cpp-python's server (0.3.x, chatml-function-calling) sends the name in each
+    chunk, so langchain joins them into "calculatecalculate".
+    """
+    for tool in known:
+        if tool and name != tool and name == tool * (len(name) // len(tool)):
+            return tool
+    return name
+
+
+async def call_model(
+    model: Runnable[Any, Any], messages: list[AnyMessage], known: Sequence[str] = ()
+) -> AIMessage:
+    """Stream the model's reply (tokens reach the face) and check its tool calls strictly.
+
+    langchain-core (1.7) parses partial tool-call JSON leniently while streaming:
+    ``{"expression": "2`` becomes ``{"expression": "2"}`` and would run with a guessed
+    argument. The raw argument strings are parsed again here; broken ones become invalid
+    tool calls, reported to the model instead of run.
+    """
+    full: AIMessageChunk | None = None
+    async for chunk in model.astream(messages):
+        full = chunk if full is None else full + chunk
+    if full is None:
+        return AIMessage("")
+    valid: list[ToolCall] = []
+    invalid: list[InvalidToolCall] = []
+    for part in full.tool_call_chunks:
+        raw = part.get("args") or ""
+        try:
+            args = json.loads(raw) if raw.strip() else {}
+            if not isinstance(args, dict):
+                raise ValueError("the arguments are not a JSON object")
+            name = repaired_tool_name(part.get("name") or "", known)
+            valid.append(ToolCall(name=name, args=args, id=part.get("id")))
+        except ValueError as exc:
+            invalid.append(
+                InvalidToolCall(
+                    name=part.get("name"),
+                    args=raw,
+                    id=part.get("id"),
+                    error=str(exc),
+                    type="invalid_tool_call",
+                )
+            )
+    return AIMessage(
+        content=full.content,
+        id=full.id,
+        tool_calls=valid,
+        invalid_tool_calls=invalid,
+        response_metadata=full.response_metadata,
+        usage_metadata=full.usage_metadata,
+    )
+
+
+JSON_SCHEMA_REJECTION_STATUSES = frozenset({400, 404, 415, 422, 500, 501})
+"""Statuses servers use to refuse an unsupported ``response_format``."""
+
+
+def rejects_json_schema(exc: Exception) -> bool:
+    """Whether a server error says it does not support ``response_format: json_schema``.
+
+    llama-cpp-python's server (0.3.x) answers 500 "response_format ... not supported";
+    others answer 400 or 422. They then get a forced tool call instead.
+    """
+    import openai
+
+    text = str(exc).lower()
+    return (
+        isinstance(exc, openai.APIStatusError)
+        and exc.status_code in JSON_SCHEMA_REJECTION_STATUSES
+        and ("response_format" in text or "json_schema" in text)
+    )
+
+
+@functools.cache
+def wire_chat_openai() -> type[ChatOpenAI]:
+    """``ChatOpenAI`` that sends the messages it built as the request body, untouched.
+
+    The openai SDK (2.x-3.x) re-walks every message against a union of TypedDicts in pure
+    Python before sending (``async_maybe_transform``): about 0.4 ms per message per call,
+    which made a turn's overhead grow with the thread (profiled: 20 ms a turn on short
+    threads, 130 ms at 300 messages). langchain-openai already produces wire-format dicts,
+    so they go through ``extra_body``, which the SDK merges into the JSON body as it is.
+    """
+    from langchain_openai import ChatOpenAI
+
+    class WireChatOpenAI(ChatOpenAI):
+        def _get_request_payload(
+            self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any
+        ) -> dict[str, Any]:
+            payload = super()._get_request_payload(input_, stop=stop, **kwargs)
+            if "messages" in payload:
+                payload["extra_body"] = {
+                    **(payload.get("extra_body") or {}),
+                    "messages": payload["messages"],
+                }
+                payload["messages"] = []
+            return payload
+
+    return WireChatOpenAI

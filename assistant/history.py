@@ -1,0 +1,139 @@
+"""The chat history the browser shows, in the tables of Chainlit's SQLAlchemy data layer.
+
+Chainlit does not create these tables, and a missing table or column only logs a warning
+while nothing is saved: ``ensure_history_schema`` creates every table and adds any column a
+newer Chainlit writes, so an old ``chainlit.sqlite`` is upgraded in place. The columns are
+those Chainlit 2.12 writes (``StepDict``, ``ElementDict``, ``Feedback`` and the user and
+thread rows of ``chainlit/data/sql_alchemy.py``).
+
+This module imports nothing of Chainlit: the engine uses it to delete a conversation's
+history with the rest of it, wherever the deletion starts (the UI or ``assistant delete``).
+"""
+
+from __future__ import annotations
+
+from assistant.storage.db import Database
+
+TABLES: dict[str, dict[str, str]] = {
+    "users": {
+        "id": "TEXT PRIMARY KEY",
+        "identifier": "TEXT NOT NULL UNIQUE",
+        "metadata": "TEXT NOT NULL DEFAULT '{}'",
+        "createdAt": "TEXT",
+    },
+    "threads": {
+        "id": "TEXT PRIMARY KEY",
+        "createdAt": "TEXT",
+        "name": "TEXT",
+        "userId": "TEXT",
+        "userIdentifier": "TEXT",
+        "tags": "TEXT",
+        "metadata": "TEXT",
+    },
+    "steps": {
+        "id": "TEXT PRIMARY KEY",
+        "name": "TEXT NOT NULL",
+        "type": "TEXT NOT NULL",
+        "threadId": "TEXT NOT NULL",
+        "parentId": "TEXT",
+        "streaming": "BOOLEAN NOT NULL DEFAULT 0",
+        "waitForAnswer": "BOOLEAN",
+        "isError": "BOOLEAN",
+        "metadata": "TEXT",
+        "tags": "TEXT",
+        "input": "TEXT",
+        "output": "TEXT",
+        "createdAt": "TEXT",
+        "command": "TEXT",
+        "modes": "TEXT",
+        "start": "TEXT",
+        "end": "TEXT",
+        "generation": "TEXT",
+        "showInput": "TEXT",
+        "language": "TEXT",
+        "indent": "INTEGER",
+        "defaultOpen": "BOOLEAN",
+        "autoCollapse": "BOOLEAN",
+        "icon": "TEXT",
+    },
+    "elements": {
+        "id": "TEXT PRIMARY KEY",
+        "threadId": "TEXT",
+        "type": "TEXT",
+        "url": "TEXT",
+        "chainlitKey": "TEXT",
+        "name": "TEXT NOT NULL",
+        "display": "TEXT",
+        "objectKey": "TEXT",
+        "size": "TEXT",
+        "page": "INTEGER",
+        "language": "TEXT",
+        "forId": "TEXT",
+        "mime": "TEXT",
+        "props": "TEXT",
+        "autoPlay": "BOOLEAN",
+        "playerConfig": "TEXT",
+    },
+    "feedbacks": {
+        "id": "TEXT PRIMARY KEY",
+        "forId": "TEXT NOT NULL",
+        "threadId": "TEXT",
+        "value": "INTEGER NOT NULL",
+        "comment": "TEXT",
+    },
+}
+
+INDEXES = {
+    "threads_user": 'threads("userId")',
+    "steps_thread": 'steps("threadId", "createdAt")',
+    "elements_thread": 'elements("threadId")',
+    "feedbacks_step": 'feedbacks("forId")',
+}
+
+
+async def ensure_history_schema(db: Database) -> list[str]:
+    """Create the tables and add missing columns; return what was added."""
+    added: list[str] = []
+    for table, columns in TABLES.items():
+        body = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
+        await db.execute(f'CREATE TABLE IF NOT EXISTS "{table}" ({body})')
+        if db.dialect == "sqlite":
+            present = {str(row[1]) for row in await db.fetchall(f'PRAGMA table_info("{table}")')}
+        else:
+            rows = await db.fetchall(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = ?",
+                (table,),
+            )
+            present = {str(row[0]) for row in rows}
+        for name, kind in columns.items():
+            if name not in present:
+                # ALTER TABLE cannot add PRIMARY KEY/UNIQUE/NOT NULL-without-default columns.
+                plain = kind.split()[0]
+                await db.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {plain}')
+                added.append(f"{table}.{name}")
+    for name, target in INDEXES.items():
+        await db.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON {target}')
+    return added
+
+
+class ChatHistory:
+    """The chat history tables on one database."""
+
+    def __init__(self, db: Database) -> None:
+        """Use the history tables of ``db``."""
+        self.db = db
+
+    async def delete_thread(self, thread_id: str) -> list[str]:
+        """Remove the thread's messages, steps, elements and feedback; return the elements'
+        storage keys (their files are deleted by the caller)."""
+        rows = await self.db.fetchall(
+            'SELECT "objectKey" FROM elements WHERE "threadId" = ? AND "objectKey" IS NOT NULL',
+            (thread_id,),
+        )
+        async with self.db.transaction() as tx:
+            await tx.execute('DELETE FROM feedbacks WHERE "threadId" = ?', (thread_id,))
+            await tx.execute('DELETE FROM elements WHERE "threadId" = ?', (thread_id,))
+            await tx.execute('DELETE FROM steps WHERE "threadId" = ?', (thread_id,))
+            await tx.execute('DELETE FROM threads WHERE "id" = ?', (thread_id,))
+        return [str(row[0]) for row in rows]

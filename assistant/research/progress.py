@@ -1,0 +1,119 @@
+"""What a research run shows while it works: one live board and a nested step per piece.
+
+The board lists every section with its state; it is rebuilt from what is saved when a run
+continues after a stop or a crash, so sections finished before are counted, and named as
+kept, instead of being forgotten.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Sequence
+
+from assistant.events import Activity, Progress, ProgressItem, State
+from assistant.research.schemas import Plan, SectionPlan, SectionResult
+from assistant.text import escape, escape_code, link_target, plural
+
+PLAN_KEY = "plan"
+WRITING_KEY = "writing"
+
+
+def section_key(index: int) -> str:
+    """The activity key of section ``index``."""
+    return f"section:{index}"
+
+
+def section_title(index: int, total: int, name: str) -> str:
+    """ "Section 2 of 5: Costs"."""
+    return f"Section {index + 1} of {total}: {name}"
+
+
+def plan_title(revision: int) -> str:
+    """ "Plan", then "Plan, revision 2"..."""
+    return "Plan" if revision <= 1 else f"Plan, revision {revision}"
+
+
+def plan_markdown(plan: Plan, topic: str, revision: int = 1) -> str:
+    """The plan as a person reads it, section by section."""
+    queries = sum(len(s.queries) for s in plan.sections)
+    lines = [
+        f"### {escape(plan.title)}",
+        "",
+        f"Topic: *{escape(topic)}* · {plural(len(plan.sections), 'section')}, "
+        f"{plural(queries, 'web search')}" + (f" · revision {revision}" if revision > 1 else ""),
+        "",
+    ]
+    for number, section in enumerate(plan.sections, 1):
+        searches = ", ".join(f"`{escape_code(q)}`" for q in section.queries)
+        lines.append(f"{number}. **{escape(section.name)}** — {escape(section.description)}  ")
+        lines.append(f"   Searches: {searches}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def section_text(section: SectionPlan, result: SectionResult | None = None, note: str = "") -> str:
+    """A section step's text: its searches, then what came of them."""
+    text = "Searches: " + ", ".join(f"`{escape_code(q)}`" for q in section.queries)
+    if result is not None:
+        if result["status"] == "ok":
+            links = "\n".join(
+                f"- [{escape(s['title'] or s['url'])}]({link_target(s['url'])})"
+                for s in result["sources"]
+            )
+            text += f"\n\nWritten from {plural(len(result['sources']), 'source')}:\n\n{links}"
+        else:
+            text += f"\n\nCould not be written: {result['error'] or 'unknown reason'}"
+    if note:
+        text += f"\n\n{note}"
+    return text
+
+
+class Board:
+    """The live state of every section of one run."""
+
+    def __init__(
+        self, call_id: str, title: str, names: Sequence[str], kept: Collection[int] = ()
+    ) -> None:
+        """Sections in ``kept`` finished in an earlier, interrupted run."""
+        self.call_id = call_id
+        self.title = title
+        self.started_at = time.time()
+        self.items = [
+            ProgressItem(name, State.KEPT if i in kept else State.WAITING)
+            for i, name in enumerate(names)
+        ]
+
+    def set(self, index: int, state: State, note: str = "") -> Progress:
+        """Change one section's state; the whole board, as an event."""
+        if 0 <= index < len(self.items):
+            self.items[index] = ProgressItem(self.items[index].label, state, note)
+        return self.event()
+
+    def event(self, note: str = "") -> Progress:
+        """The board now."""
+        return Progress(self.call_id, self.title, tuple(self.items), self.started_at, note)
+
+
+def final_board(
+    call_id: str, title: str, plan: Plan, results: Sequence[SectionResult], note: str
+) -> Progress:
+    """The board once every section has ended."""
+    by_index = {r["index"]: r for r in results}
+    items = []
+    for i, section in enumerate(plan.sections):
+        result = by_index.get(i)
+        if result is None:
+            items.append(ProgressItem(section.name, State.FAILED, "not written"))
+        elif result["status"] == "ok":
+            items.append(
+                ProgressItem(section.name, State.DONE, plural(len(result["sources"]), "source"))
+            )
+        else:
+            items.append(ProgressItem(section.name, State.FAILED, result["error"] or ""))
+    return Progress(call_id, title, tuple(items), time.time(), note)
+
+
+def activity(
+    call_id: str, key: str, title: str, text: str, state: State = State.RUNNING
+) -> Activity:
+    """A nested step of the research run."""
+    return Activity(call_id, key, title, text, state)

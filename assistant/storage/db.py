@@ -1,0 +1,186 @@
+"""A small async SQL layer: one interface over SQLite (aiosqlite) and, later, Postgres.
+
+The assistant's own tables are read and written on every turn (the thread's owner and
+lease, then its status), so this path must stay cheap: measured here, one upsert through
+SQLAlchemy's async engine on aiosqlite cost about 3.5 ms, the same statement on a bare
+aiosqlite connection 0.08 ms. Statements are therefore plain SQL that both SQLite and
+Postgres accept (``ON CONFLICT`` upserts, ``?`` placeholders translated per driver).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import aiosqlite
+
+Row = tuple[Any, ...]
+
+
+class Transaction(Protocol):
+    """Statements run inside one transaction."""
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run ``sql``; return the number of rows it changed."""
+        ...
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        """The first row of ``sql``, if any."""
+        ...
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Every row of ``sql``."""
+        ...
+
+
+class Database(Transaction, Protocol):
+    """A connection (or pool) on which each statement commits on its own."""
+
+    dialect: Literal["sqlite", "postgres"]
+
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[Transaction]:
+        """Statements that commit together, or not at all."""
+        ...
+
+    async def executescript(self, script: str) -> None:
+        """Run several ``;``-separated statements (schema creation)."""
+        ...
+
+    async def flush_log(self) -> None:
+        """Make deleted data unrecoverable from logs (SQLite: empty the write-ahead log)."""
+        ...
+
+    async def close(self) -> None:
+        """Release the connection(s)."""
+        ...
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) readable by its owner only (0700)."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> None:
+    """Make an existing file readable by its owner only (0600)."""
+    with contextlib.suppress(FileNotFoundError):
+        path.chmod(0o600)
+
+
+async def connect_sqlite(
+    path: Path, busy_timeout: float = 10.0, *, autocommit: bool = False
+) -> aiosqlite.Connection:
+    """``path`` in WAL mode, waiting up to ``busy_timeout`` s for other processes' locks.
+
+    ``autocommit``: every statement commits on its own (else Python's implicit
+    transactions, committed by the caller, as LangGraph's saver expects).
+    The file and its WAL companions are created 0600 (SQLite gives the WAL and shared-memory
+    files the mode of the database file).
+    """
+    private_dir(path.parent)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # 0600 when new
+    private_file(path)
+    conn = await aiosqlite.connect(
+        path, timeout=busy_timeout, isolation_level=None if autocommit else ""
+    )
+    await conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+    await conn.execute("PRAGMA journal_mode=WAL")
+    await conn.execute("PRAGMA synchronous=NORMAL")
+    # Deleted rows are overwritten with zeros, not left in free pages: deleting a
+    # conversation must not leave its words readable in the file.
+    await conn.execute("PRAGMA secure_delete=ON")
+    for suffix in ("-wal", "-shm"):
+        private_file(path.with_name(path.name + suffix))
+    return conn
+
+
+async def truncate_wal(conn: aiosqlite.Connection) -> None:
+    """Checkpoint and truncate ``conn``'s write-ahead log, so old page versions (holding
+    deleted rows) do not linger in the ``-wal`` file."""
+    async with conn.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
+        await cursor.fetchall()
+
+
+class _SqliteTransaction:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        async with self.conn.execute(sql, tuple(params)) as cursor:
+            return cursor.rowcount
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        async with self.conn.execute(sql, tuple(params)) as cursor:
+            row = await cursor.fetchone()
+        return tuple(row) if row is not None else None
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        async with self.conn.execute(sql, tuple(params)) as cursor:
+            rows = await cursor.fetchall()
+        return [tuple(row) for row in rows]
+
+
+class SqliteDatabase(_SqliteTransaction):
+    """One aiosqlite connection in autocommit mode; transactions take it exclusively.
+
+    ``BEGIN IMMEDIATE`` takes SQLite's write lock at the start, so a transaction that reads
+    then writes (claim a thread, take its lease) cannot interleave with another process's.
+    """
+
+    dialect: Literal["sqlite", "postgres"] = "sqlite"
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        """Wrap an open connection; use ``SqliteDatabase.open``."""
+        super().__init__(conn)
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path, busy_timeout: float = 10.0) -> SqliteDatabase:
+        """Open (and create) the database file at ``path``."""
+        return cls(await connect_sqlite(path, busy_timeout, autocommit=True))
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """One statement, committed at once (it waits for a running transaction)."""
+        async with self._lock:
+            return await super().execute(sql, params)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        """The first row (never reading inside another coroutine's transaction)."""
+        async with self._lock:
+            return await super().fetchone(sql, params)
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Every row (never reading inside another coroutine's transaction)."""
+        async with self._lock:
+            return await super().fetchall(sql, params)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """Statements that commit together; an exception rolls them all back."""
+        async with self._lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SqliteTransaction(self.conn)
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            await self.conn.execute("COMMIT")
+
+    async def executescript(self, script: str) -> None:
+        """Run a schema script."""
+        async with self._lock:
+            await self.conn.executescript(script)
+
+    async def flush_log(self) -> None:
+        """Fold the write-ahead log into the database and empty it (after a deletion)."""
+        async with self._lock:
+            await truncate_wal(self.conn)
+
+    async def close(self) -> None:
+        """Close the connection (an open aiosqlite connection keeps the process alive)."""
+        await self.conn.close()

@@ -1,0 +1,310 @@
+"""Threads: who owns each one, what kind it is, its status, its lease and its decisions.
+
+Every run (a turn, a resume, a continue) takes the thread's **lease** first: a row saying
+which process and run may write the thread, and until when. It is taken atomically
+(``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` the old lease expired), renewed while the
+run goes on and released when it ends, so at most one run writes a thread at a time across
+tabs, the CLI and every process sharing the database. A holder that died is recognised at
+once on the same host (its process id is gone) and elsewhere when its lease expires.
+
+**Decisions** are the answers to approvals, one row per interrupt, inserted before the run
+that applies them: a question is answered once, by whoever inserts first, and an answer
+survives a crash of the run it started (LangGraph keeps resume values only in memory).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from assistant.errors import AssistantError, InputError
+from assistant.storage.db import Database, Transaction
+
+LOCAL_OWNER = "local"
+"""The owner of threads made in single-user mode and in the terminal."""
+
+
+class ThreadKind(StrEnum):
+    """What a thread runs: a conversation with the supervisor, or one research run."""
+
+    CHAT = "chat"
+    RESEARCH = "research"
+
+
+class ThreadStatus(StrEnum):
+    """Where a thread stands after its last run."""
+
+    RUNNING = "running"
+    WAITING = "waiting"  # for the person's approval
+    DONE = "done"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # stopped, or its process died
+
+
+@dataclass(frozen=True)
+class ThreadInfo:
+    """One saved conversation or research run."""
+
+    thread_id: str
+    kind: ThreadKind
+    title: str
+    owner: str
+    status: ThreadStatus
+    created_at: float
+    updated_at: float
+
+
+class ThreadBusy(AssistantError):
+    """Another run holds the thread's lease."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This conversation is busy in another window (or still working on a request): "
+            "wait for it to finish, or stop it there."
+        )
+
+
+class ThreadNotFound(InputError):
+    """No such thread for this person (missing, deleted, or someone else's)."""
+
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(f"No conversation {thread_id} was found for you.")
+        self.thread_id = thread_id
+
+
+class WrongKind(InputError):
+    """A chat thread used as a research thread, or the reverse."""
+
+    def __init__(self, thread_id: str, kind: ThreadKind) -> None:
+        other = "chat" if kind is ThreadKind.CHAT else "research"
+        super().__init__(
+            f"Thread {thread_id} is a {kind.value} thread: continue it with "
+            f"'assistant {other} --thread {thread_id}'."
+        )
+
+
+class AlreadyDecided(AssistantError):
+    """The approval was answered already (in another window, or before a restart)."""
+
+    def __init__(self) -> None:
+        super().__init__("That question was already answered, so this answer was not used.")
+
+
+def new_holder() -> str:
+    """An identity for one run: host, process id and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def _holder_is_dead(holder: str) -> bool:
+    """True when ``holder`` is a process on this host that no longer exists."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _title(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_STATUSES = frozenset(status.value for status in ThreadStatus)
+_THREAD_COLUMNS = "thread_id, kind, title, owner, status, created_at, updated_at"
+
+
+def _info(row: tuple[Any, ...]) -> ThreadInfo:
+    thread_id, kind, title, owner, status, created, updated = row
+    return ThreadInfo(
+        thread_id,
+        ThreadKind(kind),
+        title,
+        owner or LOCAL_OWNER,
+        ThreadStatus(status) if status in _STATUSES else ThreadStatus.DONE,
+        created,
+        updated,
+    )
+
+
+class ThreadStore:
+    """The thread index, leases and decisions on one database."""
+
+    def __init__(self, db: Database, lease_seconds: float = 30.0) -> None:
+        """Use the tables of ``db`` (created by ``ensure_schema``)."""
+        self.db = db
+        self.lease_seconds = lease_seconds
+
+    async def begin_run(
+        self,
+        thread_id: str,
+        *,
+        kind: ThreadKind,
+        owner: str,
+        title: str | None,
+        holder: str,
+        create: bool,
+    ) -> ThreadInfo:
+        """Check the thread is ``owner``'s and of ``kind``, then take its lease.
+
+        ``create``: make the thread (titled ``title``) if it does not exist; otherwise a
+        missing thread is ``ThreadNotFound``. A deleted thread's id is never reused.
+        Raises ``ThreadBusy`` while another live run holds the lease.
+        """
+        now = time.time()
+        async with self.db.transaction() as tx:
+            row = await tx.fetchone(
+                f"SELECT {_THREAD_COLUMNS}, deleted_at FROM threads WHERE thread_id = ?",
+                (thread_id,),
+            )
+            if row is None:
+                if not create:
+                    raise ThreadNotFound(thread_id)
+                await tx.execute(
+                    "INSERT INTO threads (thread_id, kind, title, owner, status, created_at, "
+                    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (thread_id, kind.value, _title(title or ""), owner, "running", now, now),
+                )
+                info = ThreadInfo(
+                    thread_id, kind, _title(title or ""), owner, ThreadStatus.RUNNING, now, now
+                )
+            else:
+                info = _info(row[:-1])
+                if row[-1] is not None or info.owner != owner:
+                    raise ThreadNotFound(thread_id)
+                if info.kind is not kind:
+                    raise WrongKind(thread_id, info.kind)
+            if not await self._take_lease(tx, thread_id, holder, now):
+                raise ThreadBusy()
+            await tx.execute(
+                "UPDATE threads SET status = ?, updated_at = ? WHERE thread_id = ?",
+                (ThreadStatus.RUNNING.value, now, thread_id),
+            )
+        return info
+
+    async def _take_lease(self, tx: Transaction, thread_id: str, holder: str, now: float) -> bool:
+        taken = await tx.execute(
+            "INSERT INTO leases (thread_id, holder, expires_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (thread_id) DO UPDATE SET holder = excluded.holder, "
+            "expires_at = excluded.expires_at WHERE leases.expires_at < ?",
+            (thread_id, holder, now + self.lease_seconds, now),
+        )
+        if taken:
+            return True
+        current = await tx.fetchone("SELECT holder FROM leases WHERE thread_id = ?", (thread_id,))
+        if current is None or not _holder_is_dead(str(current[0])):
+            return False
+        return bool(
+            await tx.execute(
+                "UPDATE leases SET holder = ?, expires_at = ? WHERE thread_id = ? AND holder = ?",
+                (holder, now + self.lease_seconds, thread_id, current[0]),
+            )
+        )
+
+    async def renew(self, thread_id: str, holder: str) -> bool:
+        """Extend ``holder``'s lease; False if it was lost (taken over, or the thread deleted)."""
+        return bool(
+            await self.db.execute(
+                "UPDATE leases SET expires_at = ? WHERE thread_id = ? AND holder = ? "
+                "AND NOT EXISTS (SELECT 1 FROM threads WHERE threads.thread_id = ? "
+                "AND threads.deleted_at IS NOT NULL)",
+                (time.time() + self.lease_seconds, thread_id, holder, thread_id),
+            )
+        )
+
+    async def end_run(self, thread_id: str, holder: str, status: ThreadStatus) -> None:
+        """Release ``holder``'s lease and record how the run ended."""
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "DELETE FROM leases WHERE thread_id = ? AND holder = ?", (thread_id, holder)
+            )
+            await tx.execute(
+                "UPDATE threads SET status = ?, updated_at = ? WHERE thread_id = ?",
+                (status.value, time.time(), thread_id),
+            )
+
+    async def is_running(self, thread_id: str) -> bool:
+        """Whether a live run holds the thread's lease now."""
+        row = await self.db.fetchone(
+            "SELECT holder, expires_at FROM leases WHERE thread_id = ?", (thread_id,)
+        )
+        return row is not None and row[1] >= time.time() and not _holder_is_dead(str(row[0]))
+
+    async def get(self, thread_id: str, owner: str) -> ThreadInfo | None:
+        """``owner``'s thread ``thread_id`` (None if missing, deleted or someone else's)."""
+        row = await self.db.fetchone(
+            f"SELECT {_THREAD_COLUMNS} FROM threads "
+            "WHERE thread_id = ? AND deleted_at IS NULL AND COALESCE(owner, ?) = ?",
+            (thread_id, LOCAL_OWNER, owner),
+        )
+        return _info(row) if row else None
+
+    async def list_for(self, owner: str, limit: int = 50) -> list[ThreadInfo]:
+        """``owner``'s threads, most recently active first; a dead run shows as interrupted."""
+        rows = await self.db.fetchall(
+            f"SELECT {_THREAD_COLUMNS} FROM threads "
+            "WHERE deleted_at IS NULL AND COALESCE(owner, ?) = ? "
+            "ORDER BY updated_at DESC LIMIT ?",
+            (LOCAL_OWNER, owner, limit),
+        )
+        infos = [_info(row) for row in rows]
+        out = []
+        for info in infos:
+            if info.status is ThreadStatus.RUNNING and not await self.is_running(info.thread_id):
+                info = ThreadInfo(**{**info.__dict__, "status": ThreadStatus.INTERRUPTED})
+            out.append(info)
+        return out
+
+    async def tombstone(self, thread_id: str, owner: str) -> None:
+        """Forget the thread's title and decisions; its id stays taken, for nobody.
+
+        A run still holding the lease loses it at its next renewal (and stops).
+        """
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE threads SET title = '', deleted_at = ?, status = ? "
+                "WHERE thread_id = ? AND COALESCE(owner, ?) = ?",
+                (time.time(), ThreadStatus.DONE.value, thread_id, LOCAL_OWNER, owner),
+            )
+            await tx.execute("DELETE FROM decisions WHERE thread_id = ?", (thread_id,))
+
+    async def drop_lease(self, thread_id: str) -> None:
+        """Remove whatever lease the thread has (after deletion)."""
+        await self.db.execute("DELETE FROM leases WHERE thread_id = ?", (thread_id,))
+
+    async def record_decisions(
+        self, thread_id: str, answers: dict[str, Any], decided_by: str
+    ) -> None:
+        """Store the answers to approvals; ``AlreadyDecided`` if any was answered before."""
+        now = time.time()
+        async with self.db.transaction() as tx:
+            for interrupt_id, value in answers.items():
+                inserted = await tx.execute(
+                    "INSERT INTO decisions (thread_id, interrupt_id, decision, decided_by, "
+                    "decided_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (thread_id, interrupt_id, json.dumps(value), decided_by, now),
+                )
+                if not inserted:
+                    raise AlreadyDecided()
+
+    async def decisions(self, thread_id: str) -> dict[str, Any]:
+        """Every recorded answer of the thread, by interrupt id."""
+        rows = await self.db.fetchall(
+            "SELECT interrupt_id, decision FROM decisions WHERE thread_id = ?", (thread_id,)
+        )
+        return {str(iid): json.loads(value) for iid, value in rows}

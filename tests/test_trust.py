@@ -1,0 +1,339 @@
+"""The promises people rely on, each proven against the real engine and its storage.
+
+One decision per question, applied once; one run per thread at a time; an answered
+question is never asked again; a conversation belongs to one person and deleting it
+deletes all of it; nothing of a finished or stopped run stays in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sqlite3
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from assistant import approvals
+from assistant.engine import Engine
+from assistant.errors import InputError
+from assistant.events import Answer, ApprovalNeeded, Document, Progress
+from assistant.settings import Settings
+from assistant.storage import (
+    AlreadyDecided,
+    ThreadBusy,
+    ThreadKind,
+    ThreadNotFound,
+    ThreadStatus,
+    WrongKind,
+)
+from fakes.brain import WORKER_PROMPT, Brain
+from fakes.openai_server import ScriptedOpenAI
+from fakes.search_server import FakeSearch
+from tests.support import OWNER, answer, chat, collect, of, pending, the_approval, values
+
+
+def worker_calls(llm: ScriptedOpenAI) -> int:
+    return sum(c.request.last_user.startswith(WORKER_PROMPT) for c in llm.calls)
+
+
+async def planned(engine: Engine, thread: str, owner: str = OWNER) -> str:
+    """A research request in a conversation, stopped at its plan; the question's id."""
+    return the_approval(await chat(engine, thread, "research tides", owner)).interrupt_id
+
+
+# --- one writer per thread ---------------------------------------------------------------
+
+
+async def test_two_windows_approving_one_plan_run_the_research_once(
+    engine: Engine, llm: ScriptedOpenAI, brain: Brain
+) -> None:
+    asked = await planned(engine, "t-two-approve")
+    llm.latency = 0.2  # both answers arrive while the first research is still running
+
+    async def approve() -> list[object]:
+        return await answer(engine, "t-two-approve", asked, approvals.approve())
+
+    outcomes = await asyncio.gather(approve(), approve(), return_exceptions=True)
+
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    ran = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert len(ran) == 1 and len(refused) == 1
+    assert isinstance(refused[0], ThreadBusy | AlreadyDecided | InputError)
+    assert worker_calls(llm) == brain.sections  # every section prompt sent once
+    assert len(of(Document, ran[0])) == 1  # one synthesis, one report
+
+
+async def test_an_answer_after_the_question_was_answered_is_refused(engine: Engine) -> None:
+    asked = await planned(engine, "t-late")
+    await answer(engine, "t-late", asked, approvals.approve())
+    with pytest.raises(InputError, match="no longer waiting"):
+        await answer(engine, "t-late", asked, approvals.reject())
+
+
+async def test_two_messages_at_once_never_leave_one_unseen(
+    engine: Engine, llm: ScriptedOpenAI
+) -> None:
+    await chat(engine, "t-two-send", "hello")
+    llm.latency = 0.3
+    outcomes = await asyncio.gather(
+        chat(engine, "t-two-send", "first at once"),
+        chat(engine, "t-two-send", "second at once"),
+        return_exceptions=True,
+    )
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(refused) == 1 and isinstance(refused[0], ThreadBusy)
+    assert "busy in another window" in str(refused[0])
+    said = [
+        m.content for m in (await values(engine, "t-two-send"))["messages"] if m.type == "human"
+    ]
+    # the message that ran is in the agent's state; the refused one is nowhere
+    assert said[0] == "hello" and len(said) == 2
+    assert said[1] in ("first at once", "second at once")
+    last_request = llm.calls[-1].request
+    assert said[1] in last_request.last_user
+
+
+async def test_a_dead_runs_lease_is_taken_over_at_once(engine: Engine) -> None:
+    await chat(engine, "t-dead-lease", "hello")
+    dead = f"{socket.gethostname()}:999999999:gone"  # no such process on this host
+    await engine.storage.db.execute(
+        "INSERT INTO leases (thread_id, holder, expires_at) VALUES (?, ?, ?)",
+        ("t-dead-lease", dead, time.time() + 3600),
+    )
+    assert not await engine.storage.threads.is_running("t-dead-lease")
+    events = await chat(engine, "t-dead-lease", "after the crash")
+    assert of(Answer, events)
+
+
+async def test_a_live_lease_elsewhere_makes_the_thread_busy(engine: Engine) -> None:
+    await chat(engine, "t-live-lease", "hello")
+    await engine.storage.db.execute(
+        "INSERT INTO leases (thread_id, holder, expires_at) VALUES (?, ?, ?)",
+        ("t-live-lease", "another-machine:1:run", time.time() + 3600),
+    )
+    with pytest.raises(ThreadBusy):
+        await chat(engine, "t-live-lease", "hello again")
+    view = await engine.thread("t-live-lease", owner=OWNER)
+    assert view.running and not view.pending
+
+
+async def test_an_expired_lease_elsewhere_is_taken_over(engine: Engine) -> None:
+    await chat(engine, "t-expired", "hello")
+    await engine.storage.db.execute(
+        "INSERT INTO leases (thread_id, holder, expires_at) VALUES (?, ?, ?)",
+        ("t-expired", "another-machine:1:run", time.time() - 1),
+    )
+    assert of(Answer, await chat(engine, "t-expired", "hello again"))
+
+
+# --- answered questions are never asked again ---------------------------------------------
+
+
+async def stopped_after_approval(engine: Engine, llm: ScriptedOpenAI, thread: str) -> str:
+    """Approve a plan, then stop the run while its workers work; the question's id."""
+    asked = await planned(engine, thread)
+    llm.latency = 0.5
+    task = asyncio.create_task(answer(engine, thread, asked, approvals.approve()))
+    await asyncio.sleep(0.3)  # the workers are waiting on the model
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    llm.latency = 0.0
+    return asked
+
+
+async def test_after_stop_the_approved_plan_is_not_asked_again(
+    engine: Engine, llm: ScriptedOpenAI
+) -> None:
+    asked = await stopped_after_approval(engine, llm, "t-stop")
+    view = await engine.thread("t-stop", owner=OWNER)
+    assert view.pending == [] and view.unfinished and not view.running
+    assert view.info.status is ThreadStatus.INTERRUPTED
+    # a Reject of the stale plan (a window still showing its buttons) does nothing
+    with pytest.raises(InputError, match="no longer waiting"):
+        await answer(engine, "t-stop", asked, approvals.reject())
+    assert len(engine.runs) == 0  # nothing of the stopped run stays in memory
+    events = await collect(engine.continue_run("t-stop", owner=OWNER))
+    assert not of(ApprovalNeeded, events)
+    assert len(of(Document, events)) == 1
+
+
+async def test_after_stop_the_next_message_is_answered_at_once(
+    engine: Engine, llm: ScriptedOpenAI, brain: Brain
+) -> None:
+    await stopped_after_approval(engine, llm, "t-stop-msg")
+    events = await chat(engine, "t-stop-msg", "hello instead")
+    assert of(Answer, events)[-1].text == brain.answer
+
+
+async def test_an_answer_survives_a_crash_of_the_run_it_started(
+    settings: Settings, llm: ScriptedOpenAI, brain: Brain
+) -> None:
+    async with Engine.open(settings) as first:
+        asked = await stopped_after_approval(first, llm, "t-crash")
+    # a new process: the answer was recorded, the plan is not asked again
+    async with Engine.open(settings) as second:
+        view = await second.thread("t-crash", owner=OWNER)
+        assert view.pending == [] and view.unfinished
+        with pytest.raises(InputError):
+            await answer(second, "t-crash", asked, approvals.reject())
+        events = await collect(second.continue_run("t-crash", owner=OWNER))
+    assert not of(ApprovalNeeded, events)
+    [report] = of(Document, events)
+    assert report.markdown.count("\n## ") == brain.sections + 1
+    boards = of(Progress, events)
+    assert boards and boards[-1].finished == brain.sections
+
+
+async def test_a_gated_tool_approved_then_crashed_is_not_asked_again(
+    settings: Settings, llm: ScriptedOpenAI
+) -> None:
+    from fakes.openai_server import Hang
+
+    async with Engine.open(settings) as first:
+        asked = the_approval(
+            await chat(first, "t-tool-crash", "write a poem", approve=["write"])
+        ).interrupt_id
+        llm.enqueue(Hang(30))  # the write tool's first model call never answers
+        task = asyncio.create_task(
+            answer(first, "t-tool-crash", asked, approvals.approve(), approve=["write"])
+        )
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    llm.reset()
+    async with Engine.open(settings) as second:
+        assert (await second.thread("t-tool-crash", owner=OWNER)).pending == []
+        events = await collect(second.continue_run("t-tool-crash", owner=OWNER))
+    assert not of(ApprovalNeeded, events)
+    assert of(Answer, events)
+
+
+# --- ownership and deletion --------------------------------------------------------------
+
+
+async def test_another_person_cannot_use_a_thread(engine: Engine, llm: ScriptedOpenAI) -> None:
+    asked = await planned(engine, "t-alice", owner="alice")
+    calls = len(llm.calls)
+    with pytest.raises(ThreadNotFound):
+        await chat(engine, "t-alice", "hello", owner="bob")
+    with pytest.raises(ThreadNotFound):
+        await answer(engine, "t-alice", asked, approvals.approve(), owner="bob")
+    with pytest.raises(ThreadNotFound):
+        await collect(engine.continue_run("t-alice", owner="bob"))
+    with pytest.raises(ThreadNotFound):
+        await engine.thread("t-alice", owner="bob")
+    with pytest.raises(ThreadNotFound):
+        await engine.delete("t-alice", owner="bob")
+    assert await engine.threads(owner="bob") == []
+    assert [t.thread_id for t in await engine.threads(owner="alice")] == ["t-alice"]
+    assert len(llm.calls) == calls  # nothing of bob's reached a model
+    assert len(await pending(engine, "t-alice", owner="alice")) == 1
+
+
+def rows(path: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as db:
+        return db.execute(sql, args).fetchall()
+
+
+async def test_delete_removes_everything_and_the_id_cannot_be_taken_over(
+    engine: Engine, settings: Settings, llm: ScriptedOpenAI
+) -> None:
+    secret = "my secret project codename is BLUEFINCH"
+    await chat(engine, "t-delete", secret, owner="alice")
+    asked = the_approval(await chat(engine, "t-delete", "research tides", owner="alice"))
+    await answer(engine, "t-delete", asked.interrupt_id, approvals.approve(), owner="alice")
+    await engine.storage.history.db.execute(
+        'INSERT INTO threads ("id", "name", "userIdentifier") VALUES (?, ?, ?)',
+        ("t-delete", secret, "alice"),
+    )
+    await engine.storage.history.db.execute(
+        'INSERT INTO steps ("id", "name", "type", "threadId", "output") VALUES (?, ?, ?, ?, ?)',
+        ("s1", "alice", "user_message", "t-delete", secret),
+    )
+    assert rows(
+        settings.checkpoint_path, "SELECT 1 FROM checkpoints WHERE thread_id = ?", "t-delete"
+    )
+
+    await engine.delete("t-delete", owner="alice")
+
+    for table in ("checkpoints", "writes"):
+        assert (
+            rows(settings.checkpoint_path, f"SELECT 1 FROM {table} WHERE thread_id = ?", "t-delete")
+            == []
+        )
+    store = settings.store_path
+    assert rows(store, "SELECT title FROM threads WHERE thread_id = ?", "t-delete") == [("",)]
+    for table in ("sections", "files", "decisions", "leases"):
+        assert rows(store, f"SELECT 1 FROM {table} WHERE thread_id = ?", "t-delete") == []
+    history = settings.history_path
+    assert rows(history, 'SELECT 1 FROM steps WHERE "threadId" = ?', "t-delete") == []
+    assert rows(history, 'SELECT 1 FROM threads WHERE "id" = ?', "t-delete") == []
+    # not even the bytes: no free page, no write-ahead log still holds the words
+    for path in settings.data_dir.rglob("*"):
+        if path.is_file():
+            assert b"BLUEFINCH" not in path.read_bytes(), f"{path.name} still holds it"
+    assert await engine.threads(owner="alice") == []
+
+    # nobody can take the id over, and nothing of the old conversation reaches a model
+    llm.reset()
+    for who in ("bob", "alice"):
+        with pytest.raises(ThreadNotFound):
+            await chat(engine, "t-delete", "what was the codename?", owner=who)
+    assert llm.calls == []
+
+
+async def test_chat_and_research_threads_refuse_the_other_command(engine: Engine) -> None:
+    await chat(engine, "t-a-chat", "hello")
+    with pytest.raises(WrongKind, match="chat thread"):
+        await collect(engine.research("t-a-chat", "tides", owner=OWNER))
+    await collect(engine.research("t-a-research", "tides", owner=OWNER))
+    with pytest.raises(WrongKind, match="research thread"):
+        await chat(engine, "t-a-research", "hello")
+
+
+# --- files on disk -------------------------------------------------------------------------
+
+
+async def test_the_data_directory_and_its_files_are_private(
+    engine: Engine, settings: Settings
+) -> None:
+    await chat(engine, "t-private", "hello")
+    assert stat.S_IMODE(os.stat(settings.data_dir).st_mode) == 0o700
+    for path in settings.data_dir.iterdir():
+        if path.is_file():
+            assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+
+
+async def test_an_existing_world_readable_data_directory_is_tightened(
+    llm: ScriptedOpenAI, search: FakeSearch, tmp_path: Path
+) -> None:
+    from fakes import local_settings
+
+    data = tmp_path / "open"
+    data.mkdir(mode=0o755)
+    (data / "checkpoints.sqlite").touch(mode=0o644)
+    async with Engine.open(local_settings(llm, search, data)):
+        pass
+    assert stat.S_IMODE(os.stat(data).st_mode) == 0o700
+    assert stat.S_IMODE((data / "checkpoints.sqlite").stat().st_mode) == 0o600
+
+
+async def test_status_is_recorded_per_thread(engine: Engine) -> None:
+    await planned(engine, "t-status-wait")
+    await collect(engine.research("t-status-r", "tides", owner=OWNER))
+    [asked] = await pending(engine, "t-status-r")
+    await collect(
+        engine.resume("t-status-r", {asked.interrupt_id: approvals.reject()}, owner=OWNER)
+    )
+    statuses = {t.thread_id: t.status for t in await engine.threads(owner=OWNER)}
+    assert statuses == {
+        "t-status-wait": ThreadStatus.WAITING,
+        "t-status-r": ThreadStatus.REJECTED,
+    }
+    assert (await engine.thread("t-status-r", owner=OWNER)).info.kind is ThreadKind.RESEARCH
