@@ -21,10 +21,11 @@ from langgraph.types import Command
 
 from assistant.agent import build_supervisor
 from assistant.agent.gate import LABEL
+from assistant.agent.turns import open_calls
 from assistant.approvals import ApprovalRequest
 from assistant.context import Choices, RunContext
 from assistant.errors import InputError, validate_message
-from assistant.events import ApprovalNeeded, Event, translate
+from assistant.events import ApprovalNeeded, Event, ToolStarted, translate
 from assistant.models import ModelFactory
 from assistant.research.graph import ACTION, LiveRuns, build_research_graph, run_id_for
 from assistant.research.schemas import CHECKPOINTED
@@ -188,15 +189,16 @@ class Engine:
         self.models.check()
         info = await self._info(thread_id, owner)
 
-        async def payload() -> Any:
-            pending, decided = await self._questions(info)
+        async def payload() -> tuple[Any, list[Event]]:
+            state = await self._state(info)
+            pending, decided = await self._questions(info, state)
             if not answers or set(answers) - {p.interrupt_id for p in pending}:
                 raise InputError(
                     "That question is no longer waiting for an answer (it was answered in "
                     "another window, or the conversation moved on)."
                 )
             await self.storage.threads.record_decisions(thread_id, dict(answers), owner)
-            return Command(resume={**decided, **answers})
+            return Command(resume={**decided, **answers}), self._still_running(state)
 
         async for event in self._run(thread_id, info.kind, context, payload):
             yield event
@@ -212,11 +214,12 @@ class Engine:
         self.models.check()
         info = await self._info(thread_id, owner)
 
-        async def payload() -> Any:
-            pending, decided = await self._questions(info)
+        async def payload() -> tuple[Any, list[Event]]:
+            state = await self._state(info)
+            pending, decided = await self._questions(info, state)
             if pending:
                 raise InputError("This conversation is waiting for your decision first.")
-            return Command(resume=decided) if decided else None
+            return (Command(resume=decided) if decided else None), self._still_running(state)
 
         async for event in self._run(thread_id, info.kind, context, payload):
             yield event
@@ -226,11 +229,14 @@ class Engine:
         thread_id: str,
         kind: ThreadKind,
         context: RunContext,
-        payload: Callable[[], Awaitable[Any]],
+        payload: Callable[[], Awaitable[tuple[Any, list[Event]]]],
         *,
         title: str | None = None,
     ) -> AsyncIterator[Event]:
-        """Take the lease, stream the graph, record how the run ended, release the lease."""
+        """Take the lease, stream the graph, record how the run ended, release the lease.
+
+        ``payload()`` runs under the lease: the graph's input, and events to send first.
+        """
         check_thread_id(thread_id)
         threads = self.storage.threads
         holder = new_holder()
@@ -243,7 +249,7 @@ class Engine:
             create=title is not None,
         )
         try:
-            value = await payload()  # decided under the lease: no other run can interleave
+            value, preface = await payload()  # under the lease: no other run interleaves
         except BaseException:
             await threads.end_run(thread_id, holder, info.status)
             raise
@@ -264,6 +270,8 @@ class Engine:
                 # a process killed mid-turn never loses what the person already sent.
                 durability="sync",
             )
+            for event in preface:
+                yield event
             waiting = False
             async for event in translate(stream, self.labels):
                 waiting = waiting or isinstance(event, ApprovalNeeded)
@@ -310,13 +318,27 @@ class Engine:
             raise ThreadNotFound(thread_id)
         return info
 
+    async def _state(self, info: ThreadInfo) -> Any:
+        return await self.graphs[info.kind].aget_state(_config(info.thread_id))
+
+    def _still_running(self, state: Any) -> list[Event]:
+        """The tool calls a resumed run goes on with, announced again to the faces."""
+        calls = open_calls(state.values.get("messages", [])) if state.values else []
+        return [
+            ToolStarted(
+                str(call["id"] or ""),
+                str(call["name"]),
+                self.labels.get(str(call["name"]), str(call["name"])),
+                dict(call.get("args") or {}),  # type: ignore[call-overload]
+            )
+            for call in calls
+        ]
+
     async def _questions(
-        self, info: ThreadInfo, state: Any = None
+        self, info: ThreadInfo, state: Any
     ) -> tuple[list[ApprovalNeeded], dict[str, Any]]:
         """The thread's unanswered questions, and recorded answers to questions still in
         its state (a run that died after the answer was given leaves them there)."""
-        if state is None:
-            state = await self.graphs[info.kind].aget_state(_config(info.thread_id))
         found = {i.id: i for i in state.interrupts}
         for task in state.tasks:
             for item in task.interrupts:
@@ -334,7 +356,7 @@ class Engine:
         """``owner``'s thread as it stands: its questions, whether work is left or running."""
         info = await self._info(thread_id, owner)
         running = await self.storage.threads.is_running(thread_id)
-        state = await self.graphs[info.kind].aget_state(_config(thread_id))
+        state = await self._state(info)
         pending, _ = await self._questions(info, state)
         unfinished = bool(state.next) and not pending and not running
         return ThreadView(info, [] if running else pending, unfinished, running)
@@ -395,8 +417,8 @@ class Engine:
         await self.storage.forget()
 
 
-def _constant(value: Any) -> Callable[[], Awaitable[Any]]:
-    async def payload() -> Any:
-        return value
+def _constant(value: Any) -> Callable[[], Awaitable[tuple[Any, list[Event]]]]:
+    async def payload() -> tuple[Any, list[Event]]:
+        return value, []
 
     return payload

@@ -132,8 +132,17 @@ class ChatHistory:
             (thread_id,),
         )
         async with self.db.transaction() as tx:
-            await tx.execute('DELETE FROM feedbacks WHERE "threadId" = ?', (thread_id,))
+            await tx.execute(
+                'DELETE FROM feedbacks WHERE "threadId" = ? OR "forId" IN '
+                '(SELECT "id" FROM steps WHERE "threadId" = ?)',
+                (thread_id, thread_id),
+            )
             await tx.execute('DELETE FROM elements WHERE "threadId" = ?', (thread_id,))
             await tx.execute('DELETE FROM steps WHERE "threadId" = ?', (thread_id,))
             await tx.execute('DELETE FROM threads WHERE "id" = ?', (thread_id,))
         return [str(row[0]) for row in rows]
+
+    async def identifier_of(self, user_id: str) -> str | None:
+        """The sign-in name of the user whose history id is ``user_id``."""
+        row = await self.db.fetchone('SELECT "identifier" FROM users WHERE "id" = ?', (user_id,))
+        return str(row[0]) if row else None

@@ -236,7 +236,7 @@ def build_research_graph(
         async with runs.join(task["run_id"], runtime.context.max_parallel, board) as live:
             saved = await sections.load(task["run_id"], index)
             if saved is not None:
-                result = SectionResult(**saved)  # type: ignore[typeddict-item]
+                result = SectionResult(**saved, kept=True)  # type: ignore[typeddict-item]
                 write(live.board.set(index, State.KEPT, "kept from before"))
                 write(
                     activity(

@@ -104,8 +104,9 @@ def final_board(
         if result is None:
             items.append(ProgressItem(section.name, State.FAILED, "not written"))
         elif result["status"] == "ok":
+            state = State.KEPT if result.get("kept") else State.DONE
             items.append(
-                ProgressItem(section.name, State.DONE, plural(len(result["sources"]), "source"))
+                ProgressItem(section.name, state, plural(len(result["sources"]), "source"))
             )
         else:
             items.append(ProgressItem(section.name, State.FAILED, result["error"] or ""))

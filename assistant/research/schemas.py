@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Literal, TypedDict
+from typing import Annotated, Literal, NotRequired, TypedDict
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -84,6 +84,8 @@ class SectionResult(TypedDict):
     sources: list[Source]
     error: str | None
     removed: list[str]
+    kept: NotRequired[bool]
+    """Restored from before a stop or a crash (not written again in this run)."""
 
 
 class WorkerTask(TypedDict):

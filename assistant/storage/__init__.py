@@ -46,6 +46,7 @@ __all__ = [
     "AuthStore",
     "FileStore",
     "SectionStore",
+    "SqliteDatabase",
     "Storage",
     "StoredFile",
     "ThreadBusy",
@@ -55,6 +56,7 @@ __all__ = [
     "ThreadStatus",
     "ThreadStore",
     "WrongKind",
+    "ensure_schema",
     "new_holder",
     "open_storage",
 ]

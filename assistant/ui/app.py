@@ -1,9 +1,9 @@
 """The Chainlit app: lifecycle hooks and chat handlers, each a few lines over the modules.
 
-Started by ``assistant ui`` (see ``launch.py``). One ``Runtime`` (engine, stores) per
+Started by ``assistant ui`` (see ``launch.py``). One ``Runtime`` (engine, accounts) per
 server process lives from ``on_app_startup`` to ``on_app_shutdown``; one ``Conversation``
 per browser session lives in Chainlit's user session. The LangGraph thread id is the
-Chainlit thread id.
+Chainlit thread id; the owner of every thread is the signed-in user.
 """
 
 from __future__ import annotations
@@ -16,10 +16,13 @@ import chainlit as cl
 from chainlit.data.base import BaseDataLayer
 from chainlit.server import app as server
 from chainlit.types import ThreadDict
+from fastapi import Request, Response
 from starlette.datastructures import Headers
 
 from assistant.settings import load_settings
-from assistant.ui import auth, chainlit_fixes, runtime, settings_panel
+from assistant.ui import auth, chainlit_fixes, runtime, security, settings_panel
+from assistant.ui.approvals import ACTION as APPROVAL_ACTION
+from assistant.ui.approvals import payload_of
 from assistant.ui.conversation import CONTINUE_ACTION, Conversation
 from assistant.ui.files import download_route, install_route
 
@@ -29,18 +32,39 @@ CONVERSATION = "conversation"
 warnings.filterwarnings("ignore", message="Pydantic serializer warnings")
 chainlit_fixes.apply()
 
+SETTINGS = load_settings()
+USERS = auth.parse_users(os.environ.get(auth.USERS_ENV))
+
+server.add_middleware(
+    security.SecurityMiddleware,
+    policy=security.Policy(
+        users=frozenset(USERS),
+        local_user=auth.LOCAL_USER,
+        allowed_origins=frozenset(SETTINGS.allowed_origins),
+        secret=os.environ.get("CHAINLIT_AUTH_SECRET", ""),
+    ),
+    auth_store=lambda scope: _auth_store(),
+)
+
+
+def _auth_store() -> Any:
+    try:
+        return runtime.current(server).auth
+    except RuntimeError:  # before start-up finished: nothing to check against yet
+        return None
+
 
 @cl.on_app_startup
 async def open_runtime() -> None:
-    """Open the engine and the history store for this server process."""
-    opened = await runtime.Runtime.open(load_settings())
+    """Open the engine for this server process."""
+    opened = await runtime.Runtime.open(load_settings(), USERS)
     runtime.attach(server, opened)
-    install_route(server, download_route(opened.files))
+    install_route(server, download_route(lambda: runtime.current(server).files))
 
 
 @cl.on_app_shutdown
 async def close_runtime() -> None:
-    """Close the engine (its SQLite connections would otherwise keep the process alive)."""
+    """Close the engine (its database connections would otherwise keep the process alive)."""
     opened = runtime.detach(server)
     if opened is not None:
         await opened.close()
@@ -48,28 +72,49 @@ async def close_runtime() -> None:
 
 @cl.data_layer
 def data_layer() -> BaseDataLayer:
-    """Chainlit's history: SQLite under ASSISTANT_DATA_DIR (built once, on first use)."""
-    return runtime.history(load_settings())
+    """Chainlit's history on the history database (built once, on first use)."""
+    return runtime.history(server, load_settings())
 
 
 def _register_sign_in(users: dict[str, str]) -> None:
-    """Password accounts when ASSISTANT_USERS is set, else the local user, automatically."""
+    """Password accounts when ASSISTANT_USERS is set, else the local user, automatically.
+
+    Each sign-in opens a server-side session; its id rides in the signed token, which the
+    security middleware accepts only while the session is live.
+    """
     if users:
 
         @cl.password_auth_callback
         async def sign_in(username: str, password: str) -> cl.User | None:
-            if auth.check_password(users, username, password):
-                return cl.User(identifier=username, metadata={"provider": "password"})
-            return None
+            if not auth.check_password(users, username, password):
+                return None
+            sid = await runtime.current(server).auth.open_session(username)
+            return cl.User(
+                identifier=username, metadata={"provider": "password", security.SESSION_KEY: sid}
+            )
 
     else:
 
         @cl.header_auth_callback
         async def local_user(headers: Headers) -> cl.User:
-            return cl.User(identifier=auth.LOCAL_USER, metadata={"provider": "local"})
+            sid = await runtime.current(server).auth.open_session(auth.LOCAL_USER)
+            return cl.User(
+                identifier=auth.LOCAL_USER,
+                metadata={"provider": "local", security.SESSION_KEY: sid},
+            )
 
 
-_register_sign_in(auth.parse_users(os.environ.get(auth.USERS_ENV)))
+_register_sign_in(USERS)
+
+
+@cl.on_logout
+async def sign_out(request: Request, response: Response) -> None:
+    """Logging out ends the session on the server: the old token stops working at once."""
+    token = request.cookies.get(security.AUTH_COOKIE)
+    secret = os.environ.get("CHAINLIT_AUTH_SECRET", "")
+    sid = security.session_id(token, secret) if token else None
+    if sid:
+        await runtime.current(server).auth.revoke(sid)
 
 
 @cl.set_starters
@@ -108,16 +153,20 @@ def _conversation() -> Conversation:
     if not isinstance(conversation, Conversation):
         opened = runtime.current(server)
         session = cl.context.session
-        values = settings_panel.merged(opened.settings, session.chat_settings)
-        owner = session.user.identifier if session.user else None
+        values = settings_panel.merged(
+            opened.settings, list(opened.engine.labels), session.chat_settings
+        )
+        owner = session.user.identifier if session.user else auth.LOCAL_USER
         conversation = Conversation(opened.engine, session.thread_id, owner, values)
         cl.user_session.set(CONVERSATION, conversation)
     return conversation
 
 
 async def _show_settings(conversation: Conversation) -> None:
-    settings = runtime.current(server).settings
-    conversation.values = await settings_panel.show(settings, conversation.values)
+    opened = runtime.current(server)
+    conversation.values = await settings_panel.show(
+        opened.settings, opened.engine.labels, conversation.values
+    )
 
 
 @cl.on_chat_start
@@ -128,27 +177,28 @@ async def chat_start() -> None:
 
 @cl.on_chat_resume
 async def chat_resume(thread: ThreadDict) -> None:
-    """A reopened conversation (reload, history, restart): restore it, re-ask what is pending.
+    """A reopened conversation (reload, history, restart): its open questions, once.
 
-    Chainlit restored the panel's values from the thread, and sends the thread's messages
-    after this returns: the pending approval is shown from the conversation's own task.
+    Chainlit restored the panel's values from the thread and sends the thread's messages
+    after this returns; the questions are shown from a task of their own, after them.
     """
     conversation = _conversation()  # Chainlit set the session's thread id to thread["id"]
     await _show_settings(conversation)
-    conversation.reopen()
+    await conversation.run_soon(conversation.reopen)
 
 
 @cl.on_message
 async def message(message: cl.Message) -> None:
-    """The person's message: one turn, streamed, with its approvals."""
-    await _conversation().send(message.content)
+    """The person's message."""
+    await _conversation().send(message)
 
 
 @cl.on_settings_update
 async def settings_update(values: dict[str, Any]) -> None:
     """The settings panel changed: applies to this conversation's next runs."""
+    opened = runtime.current(server)
     conversation = _conversation()
-    conversation.values = settings_panel.merged(runtime.current(server).settings, values)
+    conversation.values = settings_panel.merged(opened.settings, list(opened.engine.labels), values)
 
 
 @cl.on_stop
@@ -157,12 +207,14 @@ async def stop() -> None:
     await _conversation().stop()
 
 
-@cl.on_chat_end
-async def chat_end() -> None:
-    """The browser disconnected: do not keep a question waiting for it."""
-    conversation = cl.user_session.get(CONVERSATION)
-    if isinstance(conversation, Conversation):
-        conversation.detach()
+@cl.action_callback(APPROVAL_ACTION)
+async def approval(action: cl.Action) -> None:
+    """A question's button (Approve, Edit, Reject, Feedback)."""
+    try:
+        interrupt_id, decision = payload_of(action)
+    except ValueError:
+        return
+    await _conversation().decide(interrupt_id, decision)
 
 
 @cl.action_callback(CONTINUE_ACTION)

@@ -1,26 +1,27 @@
-"""Asking the person about one pending approval: Approve, Edit, Reject or Feedback.
+"""Questions in the chat: a message showing what the assistant wants to do, with buttons.
 
-The request is shown as its own message (for research: the plan, section by section),
-then the buttons. The answer is a resume value in the HITL schema (``assistant.approvals``);
-``None`` means nobody answered in time, and the approval simply stays pending: it is shown
-again when the conversation is reopened.
+A question is an ordinary message whose id is derived from its interrupt, so showing it
+again (a reload, a second window) updates it instead of adding a copy; its buttons are
+Chainlit actions, handled by the ``approval`` action callback without blocking the chat.
+Nothing here decides anything: a click becomes a resume value in the HITL schema and the
+engine accepts it only while the question is truly open.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import chainlit as cl
 
-from assistant import approvals
+from assistant import editing
+from assistant.approvals import ApprovalRequest
 from assistant.events import ApprovalNeeded
-from assistant.research.plan_text import plan_from_text, plan_to_text
-from assistant.ui import formatting
+from assistant.text import escape, safe_markdown
+from assistant.ui.render import stable_id
 
-ASK_TIMEOUT: Final = 24 * 60 * 60
-"""Seconds a question waits for an answer (Chainlit's default is 90)."""
+ACTION: Final = "approval"
+"""The action callback's name; the payload says which question and which decision."""
+CANCEL: Final = "cancel"
 
 BUTTONS: Final = {
     "approve": ("Approve", "check"),
@@ -28,155 +29,96 @@ BUTTONS: Final = {
     "reject": ("Reject", "x"),
     "respond": ("Feedback", "message-square"),
 }
-CANCEL: Final = "cancel"
 
 
-class _Back:
-    """The person cancelled an edit: show the buttons again."""
-
-
-BACK: Final = _Back()
-
-
-async def ask(approval: ApprovalNeeded, within: int = ASK_TIMEOUT) -> dict[str, Any] | None:
-    """Show ``approval`` and return the person's decision as a resume value.
-
-    ``within``: seconds each question waits for an answer.
-    """
-    request = approval.request
-    action = request["action_requests"][0]
-    allowed: list[str] = list(request["review_configs"][0]["allowed_decisions"])
-    name: str = action["name"]
-    args: dict[str, Any] = dict(action.get("args") or {})
-    if request.get("error"):
-        await cl.Message(content=f"⚠️ That answer could not be used: {request['error']}").send()
-    research = name == "research"
-    shown = (
-        formatting.plan_markdown(args) if research else formatting.tool_request_markdown(name, args)
-    )
-    await cl.Message(content=shown).send()
-    question = (
-        "Run this plan? You can also edit it, reject it, or give feedback to get a new plan."
-        if research
-        else f"Run {name}?"
-    )
-    buttons = [
-        cl.Action(
-            name=decision,
-            payload={"decision": decision, "interrupt_id": approval.interrupt_id},
-            label=label,
-            icon=icon,
+def question_markdown(request: ApprovalRequest) -> str:
+    """The question as the chat shows it."""
+    parts = []
+    if request.error:
+        parts.append(f"> ⚠️ That answer could not be used: {escape(request.error)}")
+    parts.append(f"**{escape(request.title or 'Approve this action?')}**")
+    parts.append(safe_markdown(request.action.description))
+    allowed = request.allowed
+    hints = []
+    if "approve" in allowed:
+        hints.append("approve it")
+    if "edit" in allowed:
+        hints.append("edit it")
+    if "reject" in allowed:
+        hints.append("reject it")
+    if "respond" in allowed:
+        hints.append("type what should change and send it")
+    if hints:
+        parts.append(
+            f"*You can {', '.join(hints[:-1])} or {hints[-1]}.*"
+            if len(hints) > 1
+            else f"*You can {hints[0]}.*"
         )
-        for decision, (label, icon) in BUTTONS.items()
-        if decision in allowed
-    ]
-    while True:
-        chosen = await cl.AskActionMessage(content=question, actions=buttons, timeout=within).send()
-        if chosen is None:
-            return None
-        decision = chosen["payload"].get("decision")
-        if decision == "approve":
-            return approvals.approve()
-        if decision == "reject":
-            return approvals.reject()
-        if decision == "respond":
-            prompt = (
-                "What should change? The planner makes a new plan from your feedback."
-                if research
-                else f"What should the assistant do instead of running {name}?"
+    return "\n\n".join(parts)
+
+
+def edit_prompt(request: ApprovalRequest) -> str:
+    """What the person is asked when they choose Edit (text editing in the chat box)."""
+    return (
+        f"{editing.HELP[request.edit_format]} Send the edited text as your next message, or "
+        f"`{CANCEL}` to go back.\n\n```text\n{editing.to_text(request)}\n```"
+    )
+
+
+class Questions:
+    """The questions shown in one conversation, and their buttons."""
+
+    def __init__(self, thread_id: str) -> None:
+        """Questions of ``thread_id``."""
+        self.thread_id = thread_id
+        self.buttons: dict[str, list[cl.Action]] = {}
+        self.shown: dict[str, ApprovalNeeded] = {}
+
+    def message_id(self, interrupt_id: str) -> str:
+        """The question's message id."""
+        return stable_id(self.thread_id, "question", interrupt_id)
+
+    async def show(self, approval: ApprovalNeeded) -> None:
+        """Show ``approval`` with its buttons (again, in place, if it was shown before)."""
+        await self.take_buttons(approval.interrupt_id)
+        request = approval.request
+        buttons = [
+            cl.Action(
+                name=ACTION,
+                payload={"interrupt_id": approval.interrupt_id, "decision": decision},
+                label=label,
+                icon=icon,
             )
-            feedback = await ask_text(f"{prompt} (Send `{CANCEL}` to go back.)", within)
-            if feedback is None:
-                return None
-            if feedback.strip().lower() != CANCEL:
-                return approvals.respond(feedback.strip())
-        elif decision == "edit":
-            edited = await (edit_plan(args, within) if research else edit_args(name, args, within))
-            if edited is None:
-                return None
-            if not isinstance(edited, _Back):
-                return approvals.edit(name, edited)
+            for decision, (label, icon) in BUTTONS.items()
+            if decision in request.allowed
+        ]
+        await cl.Message(
+            content=question_markdown(request),
+            id=self.message_id(approval.interrupt_id),
+            actions=buttons,
+        ).send()
+        self.buttons[approval.interrupt_id] = buttons
+        self.shown[approval.interrupt_id] = approval
+
+    async def answered(self, interrupt_id: str, note: str) -> None:
+        """The question is answered: no more buttons, and the answer written under it."""
+        await self.take_buttons(interrupt_id)
+        approval = self.shown.pop(interrupt_id, None)
+        if approval is None:
+            return
+        content = question_markdown(approval.request.model_copy(update={"error": None}))
+        await cl.Message(content=f"{content}\n\n{note}", id=self.message_id(interrupt_id)).send()
+
+    async def take_buttons(self, interrupt_id: str) -> None:
+        """Remove the question's buttons from this window."""
+        for button in self.buttons.pop(interrupt_id, []):
+            await button.remove()
 
 
-async def ask_text(question: str, within: int) -> str | None:
-    """The person's next message in answer to ``question`` (None: no answer in time)."""
-    while True:
-        answer = await cl.AskUserMessage(content=question, timeout=within).send()
-        if answer is None:
-            return None
-        text = str(answer.get("output") or "").strip()
-        if text:
-            return text
-
-
-async def edit_plan(args: Mapping[str, Any], within: int) -> dict[str, Any] | _Back | None:
-    """Let the person rewrite the plan as text; parse it, explaining any mistake."""
-    question = (
-        "Edit the plan and send it back as your next message. Keep the format: a `Title:` "
-        "line, a `## heading` per section, its description, and `- ` search queries. "
-        f"Send `{CANCEL}` to go back.\n\n```text\n{plan_to_text(dict(args))}\n```"
-    )
-
-    def parse(text: str) -> dict[str, Any]:
-        return {**args, **plan_from_text(text)}
-
-    return await _ask_until_parsed(
-        question,
-        within,
-        parse,
-        lambda exc: (
-            f"That plan could not be used: {exc}. Send the corrected plan, "
-            f"or `{CANCEL}` to go back."
-        ),
-    )
-
-
-async def edit_args(
-    name: str, args: Mapping[str, Any], within: int
-) -> dict[str, Any] | _Back | None:
-    """Let the person send new JSON arguments for tool ``name``."""
-    current = json.dumps(dict(args), indent=2, ensure_ascii=False)
-    question = (
-        f"Send the new arguments for **{name}** as a JSON object (or `{CANCEL}`):\n\n"
-        f"```json\n{current}\n```"
-    )
-
-    def parse(text: str) -> dict[str, Any]:
-        try:
-            value = json.loads(text)
-        except ValueError as exc:
-            raise ValueError(f"That is not valid JSON ({exc})") from None
-        if not isinstance(value, dict):
-            raise ValueError(f"The arguments must be a JSON object like {current}")
-        return value
-
-    return await _ask_until_parsed(
-        question, within, parse, lambda exc: f"{exc}. Try again, or `{CANCEL}`."
-    )
-
-
-async def _ask_until_parsed(
-    question: str,
-    within: int,
-    parse: Callable[[str], dict[str, Any]],
-    explain: Callable[[ValueError], str],
-) -> dict[str, Any] | _Back | None:
-    """Ask until ``parse`` accepts the answer (None: no answer in time; BACK: cancelled)."""
-    while True:
-        text = await ask_text(question, within)
-        if text is None:
-            return None
-        if text.lower() == CANCEL:
-            return BACK
-        try:
-            return parse(strip_fence(text))
-        except ValueError as exc:
-            question = explain(exc)
-
-
-def strip_fence(text: str) -> str:
-    """``text`` without a surrounding Markdown code fence."""
-    lines = text.strip().splitlines()
-    if len(lines) >= 2 and lines[0].startswith("```") and lines[-1].strip() == "```":
-        return "\n".join(lines[1:-1])
-    return text
+def payload_of(action: cl.Action) -> tuple[str, str]:
+    """``(interrupt_id, decision)`` from a clicked button (sent by the browser: checked)."""
+    payload: dict[str, Any] = action.payload if isinstance(action.payload, dict) else {}
+    interrupt_id, decision = payload.get("interrupt_id"), payload.get("decision")
+    if not isinstance(interrupt_id, str) or decision not in BUTTONS:
+        raise ValueError("not a question's button")
+    return interrupt_id, str(decision)

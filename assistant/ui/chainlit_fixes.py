@@ -1,11 +1,15 @@
-"""Workarounds for Chainlit behaviour that hurts a server holding many conversations.
+"""Workarounds for Chainlit 2.12 behaviour, each with its reason.
 
-Chainlit 2.12 calls ``time.sleep(0.001)`` in ``Message.__init__`` and ``Step.__init__``
-(upstream: Chainlit/chainlit PR #1374, closed unmerged). It blocks the whole event loop
-for about a millisecond per object: reopening a thread with 500 messages slept ~550 ms,
-and under 50 concurrent conversations every message stalled all of them. Creation times
-are taken when a message is sent, so the sleep buys nothing here. In those two modules
-only, ``time.sleep`` becomes a no-op; everything else of ``time`` is unchanged.
+1. Blocking sleeps. Chainlit 2.12 calls ``time.sleep(0.001)`` in ``Message.__init__`` and
+``Step.__init__`` (upstream: Chainlit/chainlit PR #1374, closed unmerged). It blocks the
+whole event loop for about a millisecond per object: reopening a thread with 500 messages
+slept ~550 ms, and under 50 concurrent conversations every message stalled all of them.
+Creation times are taken when a message is sent, so the sleep buys nothing here. In those
+two modules only, ``time.sleep`` becomes a no-op; everything else of ``time`` is unchanged.
+
+2. Two messages on Stop. Chainlit's socket handler for Stop posts "Task manually stopped."
+before calling the app's ``on_stop``, which says what was kept and offers to continue: the
+person read two messages. The handler is registered again without that message.
 """
 
 from __future__ import annotations
@@ -32,6 +36,12 @@ def _no_sleep(seconds: float) -> None:
 
 
 def apply() -> None:
+    """Apply every workaround."""
+    remove_blocking_sleeps()
+    quiet_stop()
+
+
+def remove_blocking_sleeps() -> None:
     """Remove the blocking sleeps from Chainlit's message and step constructors."""
     patched = _TimeWithoutSleep()
     # By name: the package's ``chainlit.step`` attribute is the ``step`` decorator.
@@ -39,3 +49,26 @@ def apply() -> None:
         module = importlib.import_module(name)
         if getattr(module, "time", None) is time:
             vars(module)["time"] = patched
+
+
+async def _stop(sid: str) -> None:
+    """Chainlit's Stop handler, without its own "Task manually stopped." message."""
+    from chainlit.config import config
+    from chainlit.context import init_ws_context
+    from chainlit.session import WebsocketSession
+
+    session = WebsocketSession.get(sid)
+    if session is None:
+        return
+    init_ws_context(session)
+    if session.current_task:
+        session.current_task.cancel()
+    if config.code.on_stop:
+        await config.code.on_stop()
+
+
+def quiet_stop() -> None:
+    """Register the Stop handler above in place of Chainlit's."""
+    from chainlit.server import sio
+
+    sio.on("stop", _stop)

@@ -1,9 +1,15 @@
-"""One conversation in one browser session: runs the engine, answers approvals, stops.
+"""One conversation in one browser session: runs the engine, shows its questions, stops.
 
 Every run is an ``asyncio`` task kept here, so Stop can cancel it wherever it was started
-(a message, a reopened thread, a Retry button); cancelling the task cancels the graph and
-its in-flight model and search calls, and the checkpoints keep everything up to the last
-finished step. A run goes on until no approval is pending: ask, resume, draw, repeat.
+(a message, a button, a reopened thread); cancelling the task cancels the graph and its
+in-flight model and search calls, and the checkpoints keep everything up to the last
+finished step. Questions never block: they are messages with buttons; a click (or the
+person's next message, while a question is open) answers them through the engine, which
+accepts an answer only while its question is truly open.
+
+The engine refuses what it must (another window is running this conversation, the
+question was answered elsewhere, the message is empty or too long): the person's message
+is then removed again, so it is in the chat history only if the agent saw it too.
 """
 
 from __future__ import annotations
@@ -15,15 +21,24 @@ from typing import Any
 
 import chainlit as cl
 
-from assistant.engine import Engine, RunConfig
-from assistant.errors import InputError, describe
-from assistant.ui import approvals, settings_panel
+from assistant import approvals as decisions
+from assistant import editing
+from assistant.context import Choices
+from assistant.engine import Engine
+from assistant.errors import AssistantError, InputError, describe
+from assistant.events import ApprovalNeeded
+from assistant.storage import AlreadyDecided, ThreadBusy, ThreadNotFound
+from assistant.text import brief, escape, safe_markdown
+from assistant.ui import formatting, settings_panel
+from assistant.ui.approvals import CANCEL, Questions, edit_prompt
 from assistant.ui.render import TurnView
 
 log = logging.getLogger(__name__)
 
 CONTINUE_ACTION = "continue_run"
 STOP_WAIT_S = 10.0
+REFUSALS = (ThreadBusy, AlreadyDecided, ThreadNotFound, InputError)
+"""What the engine refuses before doing anything: the run changed nothing."""
 
 Work = Callable[[TurnView], Awaitable[None]]
 
@@ -36,51 +51,87 @@ def continue_button(label: str) -> cl.Action:
 class Conversation:
     """The thread (``thread_id`` is both Chainlit's and LangGraph's) and its running task."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        thread_id: str,
-        owner: str | None,
-        values: dict[str, Any],
-        ask_within: int = approvals.ASK_TIMEOUT,
-    ) -> None:
+    def __init__(self, engine: Engine, thread_id: str, owner: str, values: dict[str, Any]) -> None:
         """``values``: the chat settings panel's values for this conversation."""
         self.engine = engine
         self.thread_id = thread_id
         self.owner = owner
         self.values = values
-        self.ask_within = ask_within
-        self.asking = False
-        self.detached = False
-        self._stop_note = "Stopped."
+        self.questions = Questions(thread_id)
+        self.pending: dict[str, ApprovalNeeded] = {}
+        """Questions open in this conversation, from the runs' events (or a reopen)."""
+        self.awaiting: tuple[ApprovalNeeded, str] | None = None
+        """A question whose answer (``edit`` or ``respond``) the next message carries."""
+        self.view = TurnView(thread_id, self.questions)
+        """Draws every run of this window: a resumed run goes on in the steps it opened."""
         self._task: asyncio.Task[None] | None = None
+        self._side: asyncio.Task[None] | None = None
 
     @property
-    def options(self) -> RunConfig:
-        """This conversation's per-run overrides (the settings panel)."""
-        return settings_panel.run_config(self.values)
+    def choices(self) -> Choices:
+        """This conversation's choices (the settings panel)."""
+        return settings_panel.choices(self.values)
 
     @property
     def busy(self) -> bool:
-        """A run is going on (or waiting for an approval)."""
+        """A run is going on."""
         return self._task is not None and not self._task.done()
 
-    async def send(self, text: str) -> None:
-        """Run a turn for the person's message; returns when it is over."""
-        self.detached = False
-        await self._run(lambda view: self._turn(view, text), wait=True)
+    # --- what the person does --------------------------------------------------------------
 
-    def reopen(self) -> None:
-        """The thread was reopened: in the background, ask a pending approval again, or
-        offer to finish a run that was cut short."""
-        if not self.busy:
-            self._task = asyncio.create_task(
-                self._in_background(self._guarded(self._reopen)), name=f"reopen {self.thread_id}"
+    async def send(self, message: cl.Message) -> None:
+        """The person's message: the answer a question waits for, feedback on an open
+        question, or a new request."""
+        text = message.content or ""
+        if self.busy:
+            await self._refused(
+                message, "Still working on the previous request: wait for it, or press Stop."
             )
+            return
+        if self.awaiting is not None:
+            await self._answer_by_message(message, text)
+            return
+        open_question = next(
+            (q for q in self.pending.values() if "respond" in q.request.allowed), None
+        )
+        if open_question is not None:
+            value = decisions.respond(text.strip()) if text.strip() else None
+            if value is None:
+                await self._refused(message, "The message is empty.")
+                return
+            note = formatting.decided("respond", brief(text, 200))
+            await self._run(
+                lambda view: self._resume(view, open_question, value, note), message=message
+            )
+            return
+        await self._run(lambda view: self._turn(view, text), message=message)
+
+    async def decide(self, interrupt_id: str, decision: str) -> None:
+        """A question's button was clicked."""
+        approval = self.pending.get(interrupt_id)
+        if approval is None or self.busy:
+            await cl.Message(
+                content="That question is no longer open here (it was answered, or the "
+                "conversation moved on)."
+                if approval is None
+                else "Still working on the previous request: wait for it, or press Stop."
+            ).send()
+            return
+        if decision in ("approve", "reject"):
+            value = decisions.approve() if decision == "approve" else decisions.reject()
+            note = formatting.decided(decision)
+            await self._run(lambda view: self._resume(view, approval, value, note), wait=False)
+        elif decision == "respond":
+            self.awaiting = (approval, "respond")
+            await cl.Message(
+                content=f"What should change? Type it and send it (or `{CANCEL}` to go back)."
+            ).send()
+        elif decision == "edit":
+            self.awaiting = (approval, "edit")
+            await cl.Message(content=edit_prompt(approval.request)).send()
 
     async def continue_run(self) -> None:
         """Run the thread again from its last checkpoint (Retry, Continue), in the background."""
-        self.detached = False
         await self._run(self._continue, wait=False)
 
     async def stop(self) -> None:
@@ -88,110 +139,171 @@ class Conversation:
         task = self._task
         if task is None or task.done():
             return
-        self._stop_note = "Stopped."
-        if not task.cancelling():  # Chainlit's Stop has already cancelled a message's run
+        if not task.cancelling():  # Chainlit's Stop may already have cancelled a message's run
             task.cancel()
         await asyncio.wait({task}, timeout=STOP_WAIT_S)
         try:
-            unfinished = bool((await self.engine.snapshot(self.thread_id)).next)
+            view = await self.engine.thread(self.thread_id, owner=self.owner)
         except Exception:
             log.exception("could not read the state of thread %s", self.thread_id)
             return
-        if unfinished:
+        if view.unfinished:
             await cl.Message(
                 content="Stopped. Everything up to the last finished step is kept: send a "
                 "new message, or continue where it stopped.",
                 actions=[continue_button("Continue")],
             ).send()
-
-    def detach(self) -> None:
-        """The browser went away: stop waiting for an answer it cannot give.
-
-        A run that is working goes on (its messages are saved); a question is cancelled
-        and stays pending in the checkpoint, to be asked again when the thread is reopened.
-        """
-        self.detached = True
-        if self.asking and self._task is not None:
-            self._stop_note = "Waiting for your decision: it is asked again when you come back."
-            self._task.cancel()
-
-    async def _turn(self, view: TurnView, text: str) -> None:
-        if await self.engine.pending(self.thread_id):
-            await cl.Message(
-                content="This conversation is still waiting for your decision, so your "
-                "message was not sent. Answer below (Reject drops the request), then write again."
-            ).send()
         else:
-            await view.draw(self.engine.chat(self.thread_id, text, self.options, owner=self.owner))
-        await self._answer_pending(view)
+            await cl.Message(content="Stopped.").send()
 
-    async def _reopen(self, view: TurnView) -> None:
-        if await self.engine.pending(self.thread_id):
-            await cl.Message(content="This conversation is waiting for your decision.").send()
-            await self._answer_pending(view)
-        elif (await self.engine.snapshot(self.thread_id)).next:
+    async def run_soon(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Do ``work`` once the current Chainlit handler has returned.
+
+        Messages sent while ``on_chat_resume`` runs can be lost (Chainlit #2611): Chainlit
+        sends the thread's history after the hook returns.
+        """
+
+        async def later() -> None:
+            await asyncio.sleep(0)
+            try:
+                await work()
+            except Exception:
+                log.exception("reopening thread %s failed", self.thread_id)
+
+        self._side = asyncio.create_task(later())
+
+    async def reopen(self) -> None:
+        """The thread was reopened: show its open questions once, or offer to continue."""
+        try:
+            view = await self.engine.thread(self.thread_id, owner=self.owner)
+        except ThreadNotFound:
+            return  # nothing of the engine's yet (or not this person's): nothing to show
+        for approval in view.pending:
+            self.pending[approval.interrupt_id] = approval
+            await self.questions.show(approval)
+        if view.running:
+            await cl.Message(
+                content="This conversation is working in another window: its results will "
+                "be here when you reopen it."
+            ).send()
+        elif view.unfinished:
             await cl.Message(
                 content="The last request in this conversation did not finish (it was "
                 "stopped, failed or the server restarted).",
                 actions=[continue_button("Continue it")],
             ).send()
 
-    async def _continue(self, view: TurnView) -> None:
-        if not (await self.engine.snapshot(self.thread_id)).next:
-            await cl.Message(content="Nothing is left to continue in this conversation.").send()
+    # --- runs ------------------------------------------------------------------------------
+
+    async def _answer_by_message(self, message: cl.Message, text: str) -> None:
+        assert self.awaiting is not None
+        approval, mode = self.awaiting
+        if text.strip().lower() == CANCEL:
+            self.awaiting = None
+            await cl.Message(content="Back to the question above.").send()
             return
-        await view.draw(self.engine.continue_run(self.thread_id, options=self.options))
-        await self._answer_pending(view)
-
-    async def _answer_pending(self, view: TurnView) -> None:
-        """Ask each pending approval and resume with the answers, until none is left."""
-        while True:
-            pending = await self.engine.pending(self.thread_id)
-            if not pending or self.detached:
-                return
-            answers: dict[str, Any] = {}
-            self.asking = True
+        if mode == "edit":
             try:
-                for approval in pending:
-                    answer = await approvals.ask(approval, self.ask_within)
-                    if answer is None:
-                        return  # nobody answered in time: it stays pending for next time
-                    answers[approval.interrupt_id] = answer
-            finally:
-                self.asking = False
-            await view.draw(self.engine.resume(self.thread_id, answers, options=self.options))
+                args = editing.from_text(approval.request, text)
+            except ValueError as exc:
+                await cl.Message(
+                    content=f"That could not be used: {escape(str(exc))}. Send it again, "
+                    f"corrected, or `{CANCEL}` to go back."
+                ).send()
+                return
+            value = decisions.edit(approval.request.action.name, args)
+            note = formatting.decided("edit")
+        else:
+            if not text.strip():
+                return
+            value = decisions.respond(text.strip())
+            note = formatting.decided("respond", brief(text, 200))
+        self.awaiting = None
+        await self._run(lambda view: self._resume(view, approval, value, note), message=message)
 
-    async def _run(self, work: Work, *, wait: bool) -> None:
+    async def _turn(self, view: TurnView, text: str) -> None:
+        asked = await view.draw(
+            self.engine.chat(self.thread_id, text, owner=self.owner, choices=self.choices)
+        )
+        self._remember(asked)
+
+    async def _resume(
+        self, view: TurnView, approval: ApprovalNeeded, value: dict[str, Any], note: str
+    ) -> None:
+        interrupt_id = approval.interrupt_id
+        self.pending.pop(interrupt_id, None)
+        self.awaiting = None
+        await self.questions.answered(interrupt_id, note)
+        try:
+            asked = await view.draw(
+                self.engine.resume(
+                    self.thread_id, {interrupt_id: value}, owner=self.owner, choices=self.choices
+                )
+            )
+        except (AlreadyDecided, InputError):
+            await self.questions.answered(
+                interrupt_id, "*Already answered in another window: this answer was not used.*"
+            )
+            raise
+        self._remember(asked)
+
+    async def _continue(self, view: TurnView) -> None:
+        asked = await view.draw(
+            self.engine.continue_run(self.thread_id, owner=self.owner, choices=self.choices)
+        )
+        self._remember(asked)
+
+    def _remember(self, asked: list[ApprovalNeeded]) -> None:
+        for approval in asked:
+            self.pending[approval.interrupt_id] = approval
+
+    async def _run(
+        self, work: Work, *, wait: bool = True, message: cl.Message | None = None
+    ) -> None:
         """Start ``work`` as this conversation's one task; ``wait`` for it, or not."""
         if self.busy:
             await cl.Message(
                 content="Still working on the previous request: wait for it, or press Stop."
             ).send()
             return
-        self._stop_note = "Stopped."
-        run = self._guarded(work)
+        run = self._guarded(work, message)
         task = asyncio.create_task(run if wait else self._in_background(run))
         self._task = task
         if wait:
             await task
 
-    async def _guarded(self, work: Work) -> None:
-        """Run ``work``; a failure becomes one readable line with a Retry button."""
-        view = TurnView()
+    async def _guarded(self, work: Work, message: cl.Message | None) -> None:
+        """Run ``work``; a refusal takes the message back, a failure reads as one line."""
+        view = self.view
         try:
             await work(view)
         except asyncio.CancelledError:
-            await view.abort(self._stop_note)
+            await view.abort("Stopped.")
             raise
-        except InputError as exc:
-            await view.abort("Not run.")
-            await cl.Message(content=f"⚠️ {exc}").send()
+        except REFUSALS as exc:
+            await view.end_answer()  # nothing ran: the steps on the page stay as they are
+            if message is not None:
+                await self._refused(message, str(exc))
+            else:
+                await cl.Message(content=f"⚠️ {safe_markdown(str(exc))}").send()
+        except AssistantError as exc:
+            await view.abort("Failed.")
+            await cl.Message(content=f"⚠️ {safe_markdown(str(exc))}").send()
         except Exception as exc:
             log.exception("run failed on thread %s", self.thread_id)
             await view.abort("Failed.")
             await cl.Message(
-                content=f"⚠️ {describe(exc)}", actions=[continue_button("Retry")]
+                content=f"⚠️ {safe_markdown(describe(exc))}", actions=[continue_button("Retry")]
             ).send()
+
+    async def _refused(self, message: cl.Message, reason: str) -> None:
+        """The message was not sent: take it out of the chat and say why."""
+        await message.remove()
+        shown = brief(message.content or "", 300)
+        await cl.Message(
+            content=f"⚠️ {safe_markdown(reason)}\n\nYour message was not sent"
+            + (f": *{escape(shown)}*" if shown else ".")
+        ).send()
 
     @staticmethod
     async def _in_background(work: Coroutine[Any, Any, None]) -> None:

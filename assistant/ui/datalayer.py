@@ -1,39 +1,59 @@
-"""Chat history: Chainlit's SQLAlchemy data layer on SQLite, with its schema.
+"""Chat history: Chainlit's SQLAlchemy data layer on the history database.
 
-Chainlit does not create the tables of its SQLAlchemy layer, and a missing table or column
-only logs a warning while nothing is saved. ``ensure_schema`` creates every table and adds
-any column a newer Chainlit writes, so an old ``chainlit.sqlite`` is upgraded in place.
-The columns are those Chainlit 2.12 writes: ``StepDict``, ``ElementDict``, ``Feedback`` and
-the user and thread rows of ``chainlit/data/sql_alchemy.py``.
+The schema is created and upgraded by the engine (``assistant.history``). Three changes to
+Chainlit's layer:
 
-``OrderedDataLayer`` fixes the empty-output race: Chainlit persists ``send()`` and each
-``update()`` of a step in separate background tasks, and the first write could land last.
-Here the step writes of one conversation go through that conversation's lock, in the order
-they were issued; different conversations write concurrently.
+- the empty-output race: Chainlit persists ``send()``, each ``update()`` and a removal of
+  a step in separate background tasks, and the first write could land last. Here the step
+  writes of one conversation go through that conversation's lock, in the order they were
+  issued; different conversations write concurrently;
+- deleting a conversation deletes all of it: ``on_delete`` hands it to the engine
+  (checkpoints, decisions, sections, files), and deleted rows are overwritten in the file
+  (``secure_delete``);
+- an unknown thread's author is "" (so the HTTP API answers 404, not 500).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
+import sqlalchemy
 from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
 from chainlit.data.storage_clients.base import BaseStorageClient
+from chainlit.data.utils import queue_until_user_message
+
+from assistant.storage import ThreadNotFound
+from assistant.ui.files import URL_PREFIX
+
+log = logging.getLogger(__name__)
+
+OnDelete = Callable[[str, str], Awaitable[None]]
+"""``(thread_id, owner)``: delete everything of the thread outside Chainlit's tables."""
 
 
 class OrderedDataLayer(SQLAlchemyDataLayer):
     """``SQLAlchemyDataLayer`` whose step writes are applied in the order they were issued."""
 
     def __init__(
-        self, conninfo: str, storage_provider: BaseStorageClient | None, busy_timeout: float
+        self,
+        conninfo: str,
+        storage_provider: BaseStorageClient | None,
+        busy_timeout: float,
+        on_delete: OnDelete | None = None,
     ) -> None:
         """Connect to ``conninfo`` (SQLite, waiting up to ``busy_timeout`` s for a lock)."""
         super().__init__(
             conninfo, connect_args={"timeout": busy_timeout}, storage_provider=storage_provider
         )
+        self.on_delete = on_delete
         self._writes: dict[str, tuple[asyncio.Lock, int]] = {}  # thread id -> (lock, users)
         self._saved_threads: set[str] = set()  # thread rows this process has upserted
+        sqlalchemy.event.listen(self.engine.sync_engine, "connect", _overwrite_deleted_rows)
 
     async def update_thread(
         self,
@@ -55,9 +75,38 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
         self._saved_threads.add(thread_id)  # only once the row is known to exist
 
     async def delete_thread(self, thread_id: str) -> None:
-        """Delete the thread (a later step must create its row again)."""
+        """Delete the conversation: everything the engine keeps of it, then its history."""
+        author = await self.get_thread_author(thread_id)
+        if author and self.on_delete is not None:
+            try:
+                await self.on_delete(thread_id, author)
+            except ThreadNotFound:
+                log.info("thread %s had nothing in the engine to delete", thread_id)
         self._saved_threads.discard(thread_id)
         await super().delete_thread(thread_id)
+
+    @queue_until_user_message()
+    async def create_element(self, element: Any) -> None:
+        """Record an element; a file already in the engine's store is only linked.
+
+        Chainlit's layer downloads an element's URL to upload it again; a report or an
+        export is already stored (and served to its owner), so its row just points there.
+        """
+        url = getattr(element, "url", None) or ""
+        if not url.startswith(f"{URL_PREFIX}/") or not element.for_id:
+            await super().create_element(element)
+            return
+        row = {k: v for k, v in element.to_dict().items() if v is not None}
+        row["objectKey"] = unquote(url[len(URL_PREFIX) + 1 :])
+        row.pop("props", None)
+        columns = ", ".join(f'"{column}"' for column in row)
+        values = ", ".join(f":{column}" for column in row)
+        updates = ", ".join(f'"{column}" = :{column}' for column in row if column != "id")
+        await self.execute_sql(
+            query=f"INSERT INTO elements ({columns}) VALUES ({values}) "
+            f"ON CONFLICT (id) DO UPDATE SET {updates};",
+            parameters=row,
+        )
 
     async def get_thread_author(self, thread_id: str) -> str:
         """The thread's owner, or "" for an unknown thread (so the HTTP API answers 404)."""
@@ -73,12 +122,21 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
         and wakes lock waiters in order, so a conversation's writes land in the order
         Chainlit created their tasks.
         """
-        key = str(step_dict.get("threadId"))
+        await self._in_order(str(step_dict.get("threadId")), super().create_step(step_dict))
+
+    async def delete_step(self, step_id: str) -> None:
+        """Delete a step after every write issued before it (its creation included)."""
+        from chainlit.context import context
+
+        thread_id = str(getattr(context.session, "thread_id", "") or "")
+        await self._in_order(thread_id, super().delete_step(step_id))
+
+    async def _in_order(self, key: str, write: Awaitable[Any]) -> None:
         lock, users = self._writes.get(key, (asyncio.Lock(), 0))
         self._writes[key] = (lock, users + 1)
         try:
             async with lock:
-                await super().create_step(step_dict)
+                await write
         finally:
             lock, users = self._writes[key]
             if users == 1:
@@ -87,8 +145,17 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
                 self._writes[key] = (lock, users - 1)
 
 
+def _overwrite_deleted_rows(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA secure_delete=ON")
+    cursor.close()
+
+
 def build_data_layer(
-    path: Path, storage: BaseStorageClient, busy_timeout: float = 10.0
+    path: Path,
+    storage: BaseStorageClient,
+    busy_timeout: float = 10.0,
+    on_delete: OnDelete | None = None,
 ) -> OrderedDataLayer:
     """The data layer on the SQLite file ``path`` (its schema must exist)."""
-    return OrderedDataLayer(f"sqlite+aiosqlite:///{path}", storage, busy_timeout)
+    return OrderedDataLayer(f"sqlite+aiosqlite:///{path}", storage, busy_timeout, on_delete)

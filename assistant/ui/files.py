@@ -1,16 +1,13 @@
-"""Files attached to messages (the report's ``.md``), kept on disk and downloadable later.
+"""Files of a conversation, served to their owner only: reports, exports, attachments.
 
-Chainlit serves a file from the live session only; after a reload it uses the URL the data
-layer's storage client gives. ``LocalFileStorage`` keeps files under
-``ASSISTANT_DATA_DIR/files`` and answers with a URL of ``download_route``, which serves a
-file only to the user it belongs to (Chainlit names objects ``{user id}/{element id}/{name}``).
+They live in the engine's file store (the database), so a deleted conversation takes them
+with it and any server process can serve them. ``StoreStorage`` lets Chainlit keep the
+elements it persists there too; ``download_route`` serves ``/assistant/files/{key}``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import mimetypes
-from pathlib import Path
+import uuid
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -18,25 +15,26 @@ from chainlit.auth import get_current_user
 from chainlit.data.storage_clients.base import BaseStorageClient
 from chainlit.user import PersistedUser
 from fastapi import Depends, FastAPI, HTTPException
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 from fastapi.routing import APIRoute
+
+from assistant.storage import FileStore, StoredFile
 
 URL_PREFIX = "/assistant/files"
 
 
-class LocalFileStorage(BaseStorageClient):
-    """A Chainlit storage client on the local file system."""
+def file_url(key: str) -> str:
+    """The download URL of a stored file (same origin: the sign-in cookie goes with it)."""
+    return f"{URL_PREFIX}/{quote(key)}"
 
-    def __init__(self, root: Path) -> None:
-        """Store files under ``root``."""
-        self.root = root
 
-    def path_for(self, object_key: str) -> Path:
-        """The file of ``object_key``; ``ValueError`` if the key leaves ``root``."""
-        parts = object_key.split("/")
-        if any(part in ("", ".", "..") or "\\" in part for part in parts):
-            raise ValueError(f"invalid object key {object_key!r}")
-        return self.root.joinpath(*parts)
+class StoreStorage(BaseStorageClient):
+    """A Chainlit storage client writing into the engine's file store."""
+
+    def __init__(self, files: Any, owner_of: Any) -> None:
+        """``files()``: the running ``FileStore``; ``owner_of(user_id)``: its identifier."""
+        self.files = files
+        self.owner_of = owner_of
 
     async def upload_file(
         self,
@@ -46,52 +44,45 @@ class LocalFileStorage(BaseStorageClient):
         overwrite: bool = True,
         content_disposition: str | None = None,
     ) -> dict[str, Any]:
-        """Write ``data``; return its key and URL."""
-        path = self.path_for(object_key)
+        """Store ``data`` for the user the key names."""
+        user_id = object_key.split("/", 1)[0]
+        owner = await self.owner_of(user_id)
+        store: FileStore = self.files()
         content = data.encode("utf-8") if isinstance(data, str) else data
-
-        def write() -> None:
-            if path.exists() and not overwrite:
-                raise FileExistsError(object_key)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content)
-
-        await asyncio.to_thread(write)
-        return {"object_key": object_key, "url": await self.get_read_url(object_key)}
+        name = object_key.rsplit("/", 1)[-1] or uuid.uuid4().hex
+        await store.put(StoredFile(object_key, None, owner, name, mime, content))
+        return {"object_key": object_key, "url": file_url(object_key)}
 
     async def delete_file(self, object_key: str) -> bool:
-        """Remove the file; False if it was not there."""
-        path = self.path_for(object_key)
-        if not path.exists():
-            return False
-        await asyncio.to_thread(path.unlink)
-        return True
+        """Remove a stored element's file."""
+        store: FileStore = self.files()
+        return await store.delete(object_key)
 
     async def get_read_url(self, object_key: str) -> str:
-        """The download URL (same origin, so the sign-in cookie goes with it)."""
-        return f"{URL_PREFIX}/{quote(object_key)}"
+        """The download URL."""
+        return file_url(object_key)
 
     async def close(self) -> None:
         """Nothing to close."""
 
 
-def download_route(storage: LocalFileStorage) -> APIRoute:
+def download_route(files: Any) -> APIRoute:
     """``GET /assistant/files/{key}``: the file, to its owner only (others get 404)."""
 
     async def download(
         object_key: str, user: Annotated[Any, Depends(get_current_user)]
-    ) -> FileResponse:
-        owner = object_key.split("/", 1)[0]
-        if not isinstance(user, PersistedUser) or user.id != owner:
+    ) -> Response:
+        owner = user.identifier if isinstance(user, PersistedUser) else None
+        store: FileStore = files()
+        found = await store.get(object_key, owner) if owner else None
+        if found is None:
             raise HTTPException(status_code=404, detail="File not found")
-        try:
-            path = storage.path_for(object_key)
-        except ValueError:
-            raise HTTPException(status_code=404, detail="File not found") from None
-        if not path.is_file():
-            raise HTTPException(status_code=404, detail="File not found")
-        media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return FileResponse(path, media_type=media_type, filename=path.name)
+        disposition = f"attachment; filename*=UTF-8''{quote(found.name)}"
+        return Response(
+            found.data,
+            media_type=found.mime,
+            headers={"Content-Disposition": disposition, "X-Content-Type-Options": "nosniff"},
+        )
 
     return APIRoute(f"{URL_PREFIX}/{{object_key:path}}", download, methods=["GET"])
 

@@ -1,92 +1,111 @@
-"""Markdown for the chat: plans, approval requests, worker results, the report.
+"""Markdown for the chat: the live progress board, the report, notes on decisions.
 
-Pure functions of the engine's data, so they are tested without a server.
+Pure functions of the engine's data, so they are tested without a server. Everything a
+model or a web page wrote passes through ``safe_markdown`` before it is shown.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+
+from assistant.events import Progress, State
+from assistant.text import escape, link_target, plural, safe_markdown
 
 _SOURCE_LINE = re.compile(r"^\[(\d+)\] (.*) — (https?://\S+)$")
 
+ICONS: dict[State, str] = {
+    State.WAITING: "⏳",
+    State.RUNNING: "⏳",
+    State.SEARCHING: "🔎",
+    State.READING: "📖",
+    State.WRITING: "✍️",
+    State.CHECKING: "🧪",
+    State.DONE: "✅",
+    State.KEPT: "♻️",
+    State.FAILED: "⚠️",
+    State.DECLINED: "🚫",
+    State.STOPPED: "⏹️",
+}
 
-def escape(text: str) -> str:
-    """``text`` safe inside Markdown link text and emphasis."""
-    return re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", " ".join(str(text).split()))
+WORDS: dict[State, str] = {
+    State.WAITING: "waiting",
+    State.RUNNING: "working",
+    State.SEARCHING: "searching",
+    State.READING: "reading pages",
+    State.WRITING: "writing",
+    State.CHECKING: "checking claims",
+    State.DONE: "done",
+    State.KEPT: "kept from before",
+    State.FAILED: "failed",
+    State.DECLINED: "declined",
+    State.STOPPED: "stopped",
+}
 
 
-def plural(count: int, word: str) -> str:
-    """``1 section``, ``3 sections``, ``2 web searches``."""
-    if count == 1:
-        return f"{count} {word}"
-    return f"{count} {word}{'es' if word.endswith(('s', 'sh', 'ch', 'x')) else 's'}"
+def elapsed(seconds: float) -> str:
+    """``0:42``, ``12:05``."""
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def plan_markdown(args: Mapping[str, Any]) -> str:
-    """A research plan (the ``research`` approval's arguments), section by section."""
-    sections: Sequence[Mapping[str, Any]] = args.get("sections") or []
-    queries = sum(len(s.get("queries") or []) for s in sections)
-    summary = f"{plural(len(sections), 'section')}, {plural(queries, 'web search')}"
-    topic = args.get("topic")
+def board_markdown(board: Progress, now: float, *, stopped: bool = False) -> str:
+    """The live progress of a long tool run, one line per item."""
+    total = len(board.items)
     lines = [
-        f"### Research plan: {escape(args.get('title') or topic or 'untitled')}",
-        "",
-        f"Topic: *{escape(topic)}* · {summary}" if topic else summary.capitalize(),
+        f"**{escape(board.title)}** · {board.finished} of {total} done · "
+        f"{elapsed(now - board.started_at)}",
         "",
     ]
-    for number, section in enumerate(sections, 1):
-        name, description = (
-            escape(section.get("name") or ""),
-            escape(section.get("description") or ""),
-        )
-        searches = ", ".join(f"`{q}`" for q in section.get("queries") or [])
-        lines.append(f"{number}. **{name}** — {description}  ")
-        lines.append(f"   Searches: {searches}")
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def tool_request_markdown(name: str, args: Mapping[str, Any]) -> str:
-    """An ordinary tool call waiting for approval."""
-    arguments = json.dumps(dict(args), indent=2, ensure_ascii=False)
-    return f"The assistant wants to run **{escape(name)}** with:\n\n```json\n{arguments}\n```"
-
-
-def sources_markdown(sources: Sequence[Mapping[str, str]]) -> str:
-    """A bulleted list of links."""
-    return "\n".join(
-        f"- [{escape(s.get('title') or s['url'])}]({s['url']})" for s in sources if s.get("url")
-    )
-
-
-def progress(written: int, total: int) -> str:
-    """Live progress of the research workers."""
-    return f"{written} of {plural(total, 'section')} written"
+    for number, item in enumerate(board.items, 1):
+        state = item.state
+        if stopped and state not in (State.DONE, State.KEPT, State.FAILED, State.DECLINED):
+            state = State.STOPPED
+        note = f" — {escape(item.note)}" if item.note else ""
+        lines.append(f"{number}. {ICONS[state]} **{escape(item.label)}** · {WORDS[state]}{note}")
+    if board.note:
+        lines += ["", escape(board.note)]
+    return "\n".join(lines)
 
 
 def report_for_chat(markdown: str) -> str:
-    """The report with its ``## Sources`` lines turned into a numbered list of links.
+    """The report as the chat shows it: safe, each ``[n]`` a link to its source, and the
+    ``## Sources`` lines a numbered list of links.
 
-    The saved ``.md`` keeps the engine's plain ``[n] Title — URL`` lines; in the chat a
+    The stored ``.md`` keeps the engine's plain ``[n] Title — URL`` lines; in the chat a
     list of links reads better (single newlines would otherwise run together).
     """
     head, marker, tail = markdown.partition("## Sources")
     if not marker:
-        return markdown
+        return safe_markdown(markdown)
+    urls: dict[str, str] = {}
     lines = []
     for line in tail.splitlines():
         found = _SOURCE_LINE.match(line.strip())
         if found:
             number, title, url = found.groups()
-            lines.append(f"{number}. [{escape(title)}]({url})")
+            urls[number] = url
+            lines.append(f"{number}. [{title}]({link_target(url)})")
         else:
             lines.append(line)
-    return head + marker + "\n".join(lines).rstrip() + "\n"
+
+    def cite(match: re.Match[str]) -> str:
+        url = urls.get(match.group(1))
+        return f"[\\[{match.group(1)}\\]]({link_target(url)})" if url else match.group(0)
+
+    body = re.sub(r"(?<!\\)\[(\d+)\](?![(:])", cite, head)
+    return safe_markdown(body) + marker + "\n".join(lines).rstrip() + "\n"
 
 
-def brief(text: str, limit: int = 300) -> str:
-    """``text`` on one line, cut at ``limit`` characters."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def decided(decision: str, by_feedback: str | None = None) -> str:
+    """The line added under a question once it is answered."""
+    return {
+        "approve": "**Approved.**",
+        "reject": "**Rejected.** Nothing was run.",
+        "edit": "**Approved with your changes.**",
+        "respond": f"**Sent back with your feedback:** {escape(by_feedback or '')}",
+    }[decision]
+
+
+def count(items: int, word: str) -> str:
+    """``3 sections``."""
+    return plural(items, word)

@@ -36,6 +36,16 @@ def run_ui(host: str, port: int) -> int:
     if not 0 < port < 65536:
         print(f"error: invalid port {port}: use 1-65535", file=sys.stderr, flush=True)
         return EXIT_USAGE
+    if not users and not _is_loopback(host) and not settings.allow_no_auth:
+        print(
+            f"error: refusing to serve {host} without sign-in: anyone who can reach it would "
+            f"use your model key and see your history. Add accounts with "
+            f"{auth.USERS_ENV}=name:password,... (or, only behind a proxy that signs people "
+            f"in itself, set ASSISTANT_ALLOW_NO_AUTH=1)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return EXIT_USAGE
     problem = _cannot_listen(host, port)
     if problem:
         print(f"error: cannot listen on {host}:{port}: {problem}", file=sys.stderr, flush=True)
@@ -57,8 +67,8 @@ def run_ui(host: str, port: int) -> int:
     print(f"Assistant UI on http://{_shown(host)}:{port} ({who})", file=sys.stderr, flush=True)
     if not users and not _is_loopback(host):
         print(
-            f"warning: {host} is reachable from other machines and there is no sign-in: "
-            f"set {auth.USERS_ENV}=name:password,... to require one",
+            f"warning: {host} is reachable from other machines and there is no sign-in "
+            "(ASSISTANT_ALLOW_NO_AUTH is set): your proxy must sign people in",
             file=sys.stderr,
             flush=True,
         )
@@ -67,6 +77,9 @@ def run_ui(host: str, port: int) -> int:
     from chainlit.config import config
 
     config.run.headless = True
+    # Cross-origin calls only from the origins the operator lists (the app's own pages
+    # are same-origin); read when Chainlit's server module is imported, just below.
+    config.project.allow_origins = list(settings.allowed_origins)
     run_chainlit(str(APP_FILE))
     return 0
 

@@ -1,67 +1,55 @@
-"""What one server process shares: the settings, the engine and the history's file store.
+"""What one server process shares: the settings, the accounts and the engine.
 
 Opened by Chainlit's ``on_app_startup`` hook and closed by ``on_app_shutdown``, both run by
-the ASGI lifespan, so the engine's SQLite connections and HTTP pool live exactly as long as
-the server and are closed before it exits. It is kept on the FastAPI application's
-``state`` (the place ASGI apps keep lifespan resources), not in a module global.
+the ASGI lifespan, so the engine's connections and HTTP pool live exactly as long as the
+server and are closed before it exits. It is kept on the FastAPI application's ``state``
+(the place ASGI apps keep lifespan resources), not in a module global.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
 from assistant.engine import Engine
 from assistant.settings import Settings
-from assistant.ui.datalayer import OrderedDataLayer, build_data_layer, ensure_schema
-from assistant.ui.files import LocalFileStorage
-
-
-def history_path(settings: Settings) -> Path:
-    """Chainlit's history database."""
-    return settings.data_dir / "chainlit.sqlite"
-
-
-def files_dir(settings: Settings) -> Path:
-    """Files attached to messages (reports)."""
-    return settings.data_dir / "files"
-
-
-def history(settings: Settings) -> OrderedDataLayer:
-    """Chainlit's data layer on the history database; Chainlit owns and closes it.
-
-    It connects lazily, so building it is cheap; ``Runtime.open`` creates the schema
-    before the server takes its first request.
-    """
-    return build_data_layer(
-        history_path(settings), LocalFileStorage(files_dir(settings)), settings.db_timeout
-    )
+from assistant.storage import AuthStore, FileStore
+from assistant.ui.datalayer import OrderedDataLayer, build_data_layer
+from assistant.ui.files import StoreStorage
 
 
 @dataclass
 class Runtime:
-    """The engine and stores of this server process."""
+    """The engine and the accounts of this server process."""
 
     settings: Settings
+    users: dict[str, str]
     engine: Engine
-    files: LocalFileStorage
     _exit: contextlib.AsyncExitStack = field(repr=False)
 
     @classmethod
-    async def open(cls, settings: Settings) -> Runtime:
-        """Create or upgrade the history schema and open the engine."""
-        await asyncio.to_thread(ensure_schema, history_path(settings), settings.db_timeout)
+    async def open(cls, settings: Settings, users: dict[str, str]) -> Runtime:
+        """Open the engine (its storage creates or upgrades every schema)."""
         stack = contextlib.AsyncExitStack()
         try:
             engine = await stack.enter_async_context(Engine.open(settings))
         except BaseException:
             await stack.aclose()
             raise
-        return cls(settings, engine, LocalFileStorage(files_dir(settings)), stack)
+        return cls(settings, users, engine, stack)
+
+    @property
+    def files(self) -> FileStore:
+        """The conversations' files."""
+        return self.engine.storage.files
+
+    @property
+    def auth(self) -> AuthStore:
+        """Sign-in sessions and failed sign-ins."""
+        return self.engine.storage.auth
 
     async def close(self) -> None:
         """Close the engine's connections and clients."""
@@ -86,3 +74,26 @@ def current(app: FastAPI) -> Runtime:
     if not isinstance(runtime, Runtime):
         raise RuntimeError("the assistant is not started: the app's start-up hook did not run")
     return runtime
+
+
+def history(app: FastAPI, settings: Settings) -> OrderedDataLayer:
+    """Chainlit's data layer on the history database; Chainlit owns and closes it.
+
+    It connects lazily, so building it is cheap. Deleting a thread through it deletes it
+    in the engine too; its files go to the engine's file store. Both reach the runtime
+    when they are used, after start-up.
+    """
+
+    async def on_delete(thread_id: str, owner: str) -> None:
+        await current(app).engine.delete(thread_id, owner=owner)
+
+    async def owner_of(user_id: str) -> str:
+        identifier = await current(app).engine.storage.history.identifier_of(user_id)
+        return identifier or user_id
+
+    def files() -> Any:
+        return current(app).files
+
+    return build_data_layer(
+        settings.history_path, StoreStorage(files, owner_of), settings.db_timeout, on_delete
+    )

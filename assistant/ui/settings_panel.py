@@ -1,48 +1,45 @@
 """The chat settings panel: model, parallel workers and approvals, per conversation.
 
 Chainlit keeps the panel's values in the session and saves them with the thread, so a
-reopened conversation gets its own values back; ``run_config`` turns them into the
-engine's per-run overrides (which win over the environment).
+reopened conversation gets its own values back; ``choices`` turns them into the person's
+``Choices``, which the engine validates and clamps (``RunContext.build``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import chainlit as cl
-from chainlit.input_widget import InputWidget, Slider, Switch, TextInput
+from chainlit.input_widget import InputWidget, Select, Slider, Switch
 
-from assistant.engine import RunConfig
-from assistant.settings import TOOL_NAMES, Settings
-
-MAX_PARALLEL = 16
-TOOL_LABELS = {
-    "research": "Ask before research (shows the plan first)",
-    "web_search": "Ask before a web search",
-    "calculate": "Ask before a calculation",
-    "write": "Ask before writing a text",
-}
+from assistant.context import Choices
+from assistant.settings import MAX_PARALLEL, Settings
 
 
-def defaults(settings: Settings) -> dict[str, Any]:
+def approval_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """ "Ask before Research" for each tool."""
+    return {name: f"Ask before {label.lower()}" for name, label in labels.items()}
+
+
+def defaults(settings: Settings, tools: Sequence[str]) -> dict[str, Any]:
     """The panel's values for a new conversation, from the environment."""
-    values: dict[str, Any] = {
-        "model": settings.model,
-        "max_parallel": min(settings.max_parallel, MAX_PARALLEL),
-    }
-    values.update({f"approve_{tool}": tool in settings.approve for tool in TOOL_NAMES})
+    values: dict[str, Any] = {"model": settings.model, "max_parallel": settings.max_parallel}
+    values.update({f"approve_{tool}": tool in settings.approve for tool in tools})
     return values
 
 
-def widgets(values: Mapping[str, Any]) -> list[InputWidget]:
+def widgets(
+    values: Mapping[str, Any], models: Sequence[str], labels: Mapping[str, str]
+) -> list[InputWidget]:
     """The panel, showing ``values``."""
     return [
-        TextInput(
+        Select(
             id="model",
             label="Model",
-            initial=str(values["model"]),
-            description="Chat model name on the configured server.",
+            values=list(models),
+            initial_value=str(values["model"]) if values["model"] in models else models[0],
+            description="The models the operator made available (ASSISTANT_MODELS).",
         ),
         Slider(
             id="max_parallel",
@@ -53,28 +50,34 @@ def widgets(values: Mapping[str, Any]) -> list[InputWidget]:
             step=1,
         ),
         *(
-            Switch(id=f"approve_{tool}", label=TOOL_LABELS[tool], initial=values[f"approve_{tool}"])
-            for tool in TOOL_NAMES
+            Switch(id=f"approve_{tool}", label=text, initial=bool(values[f"approve_{tool}"]))
+            for tool, text in approval_labels(labels).items()
         ),
     ]
 
 
-def merged(settings: Settings, saved: Mapping[str, Any] | None) -> dict[str, Any]:
+def merged(
+    settings: Settings, tools: Sequence[str], saved: Mapping[str, Any] | None
+) -> dict[str, Any]:
     """The defaults overlaid with a conversation's saved values (unknown keys dropped)."""
-    values = defaults(settings)
+    values = defaults(settings, tools)
     values.update({k: v for k, v in (saved or {}).items() if k in values and v is not None})
     return values
 
 
-def run_config(values: Mapping[str, Any]) -> RunConfig:
-    """The engine's per-run overrides for the panel's ``values``."""
-    model = str(values.get("model") or "").strip() or None
-    parallel = max(1, min(MAX_PARALLEL, int(values.get("max_parallel") or 1)))
-    approve = [tool for tool in TOOL_NAMES if values.get(f"approve_{tool}")]
-    return RunConfig(model=model, max_parallel=parallel, approve=approve)
+def choices(values: Mapping[str, Any]) -> Choices:
+    """The person's choices for the panel's ``values`` (validated by the engine)."""
+    try:
+        parallel = int(values.get("max_parallel") or 0) or None
+    except (TypeError, ValueError):
+        parallel = None
+    approve = [k[len("approve_") :] for k, v in values.items() if k.startswith("approve_") and v]
+    return Choices.of(model=str(values.get("model") or ""), max_parallel=parallel, approve=approve)
 
 
-async def show(settings: Settings, saved: Mapping[str, Any] | None) -> dict[str, Any]:
+async def show(
+    settings: Settings, labels: Mapping[str, str], saved: Mapping[str, Any] | None
+) -> dict[str, Any]:
     """Send the panel (with the saved values, if any) and return the values in force."""
-    values = merged(settings, saved)
-    return dict(await cl.ChatSettings(widgets(values)).send())
+    values = merged(settings, list(labels), saved)
+    return dict(await cl.ChatSettings(widgets(values, settings.allowed_models, labels)).send())

@@ -31,6 +31,31 @@ async def sign_in(base_url: str, username: str, password: str) -> str:
 
 
 @dataclass
+class Question:
+    """A question the app showed: its message and its buttons."""
+
+    interrupt_id: str
+    message_id: str
+    actions: list[dict[str, Any]]
+
+    def action(self, decision: str) -> dict[str, Any]:
+        """The button for ``decision`` (approve, edit, reject, respond)."""
+        for action in self.actions:
+            if action["payload"].get("decision") == decision:
+                return action
+        raise AssertionError(f"no {decision!r} button among {self.labels}")
+
+    @property
+    def labels(self) -> list[str]:
+        """The buttons' labels, in order."""
+        order = ["approve", "edit", "reject", "respond"]
+        return [
+            a["label"]
+            for a in sorted(self.actions, key=lambda a: order.index(a["payload"]["decision"]))
+        ]
+
+
+@dataclass
 class Ask:
     """A question the app is waiting on: answer it once."""
 
@@ -82,6 +107,7 @@ class ChatClient:
         self.asks: asyncio.Queue[Ask] = asyncio.Queue()
         self._changed = asyncio.Event()
         self._actions: dict[str, dict[str, Any]] = {}
+        self._questions_seen = 0
         self.sio = socketio.AsyncClient(reconnection=False)
         self.sio.on("*", self._record)
         self.sio.on("ask", self._ask)
@@ -147,6 +173,66 @@ class ChatClient:
     async def stop(self) -> None:
         """Press Stop."""
         await self.sio.emit("stop")
+
+    async def next_question(self, within: float = 20, start: int | None = None) -> Question:
+        """The next question with buttons shown after event ``start`` (default: the last
+        one asked for), once all its buttons have arrived."""
+        begin = self._questions_seen if start is None else start
+        _, first = await self.wait_for(
+            lambda name, data: name == "action" and data["name"] == "approval", within, begin
+        )
+        interrupt_id = first["payload"]["interrupt_id"]
+        await asyncio.sleep(0.2)  # the other buttons of the same message follow at once
+        actions = {
+            data["id"]: data
+            for name, data in self.events[begin:]
+            if name == "action"
+            and data["name"] == "approval"
+            and data["payload"]["interrupt_id"] == interrupt_id
+        }
+        self._questions_seen = (
+            max(
+                i
+                for i, (name, data) in enumerate(self.events)
+                if name == "action" and data["id"] in actions
+            )
+            + 1
+        )
+        if not self.thread_id:
+            await self.wait_for(lambda name, _: name == "first_interaction", within)
+        return Question(interrupt_id, str(first["forId"]), list(actions.values()))
+
+    async def click(self, question: Question, decision: str) -> Any:
+        """Press one of a question's buttons (Chainlit calls actions over HTTP)."""
+        return await self.call_action(question.action(decision))
+
+    async def call_action(self, action: dict[str, Any]) -> Any:
+        """POST an action as the page does."""
+        async with httpx.AsyncClient(base_url=self.base_url, headers={"Cookie": self.cookie}) as h:
+            response = await h.post(
+                "/project/action", json={"sessionId": self.session_id, "action": action}
+            )
+        response.raise_for_status()
+        return response.json()
+
+    def question_messages(self) -> dict[str, str]:
+        """Every question message's last content, by message id."""
+        ids = {
+            data["forId"]
+            for name, data in self.events
+            if name == "action" and data["name"] == "approval"
+        }
+        return {i: text for i, text in self._latest().items() if i in ids}
+
+    def _latest(self) -> dict[str, str]:
+        latest: dict[str, str] = {}
+        for name, data in self.events:
+            if (
+                name in ("new_message", "update_message")
+                and data.get("type") == "assistant_message"
+            ):
+                latest[data["id"]] = data.get("output") or ""
+        return latest
 
     async def next_ask(self, within: float = 20) -> Ask:
         """The next question the app asks (once the thread id is known, see ``finished``)."""

@@ -57,16 +57,12 @@ async def get(server: UiServer, user: str, path: str) -> httpx.Response:
         return await http.get(path)
 
 
-async def click_action(client: ChatClient, name: str) -> None:
+async def click_action(client: ChatClient, name: str, start: int = 0) -> None:
     """Press a message's button (Retry, Continue): Chainlit calls actions over HTTP."""
     _, action = await client.wait_for(
-        lambda event, data: event == "action" and data["name"] == name
+        lambda event, data: event == "action" and data["name"] == name, start=start
     )
-    async with httpx.AsyncClient(base_url=client.base_url, headers={"Cookie": client.cookie}) as h:
-        response = await h.post(
-            "/project/action", json={"sessionId": client.session_id, "action": action}
-        )
-    response.raise_for_status()
+    await client.call_action(action)
 
 
 async def saved_thread(server: UiServer, thread_id: str, ready: str) -> dict[str, Any]:
@@ -100,19 +96,20 @@ async def test_a_message_gets_a_streamed_reply(server: UiServer) -> None:
 async def test_research_shows_the_plan_and_waits_for_a_decision(server: UiServer) -> None:
     async with chat(server) as client:
         await client.send("research tides")
-        ask = await client.next_ask()
-        plan = await client.message_containing("Research plan")
-        assert [a["label"] for a in ask.actions] == ["Approve", "Edit", "Reject", "Feedback"]
+        question = await client.next_question()
+        assert question.labels == ["Approve", "Edit", "Reject", "Feedback"]
+        plan = client.question_messages()[question.message_id]
+        assert plan.startswith("**Research plan**")
         for n in (1, 2, 3):
             assert f"**Part {n}**" in plan
             assert f"`tides aspect {n}`" in plan
-        assert not any(s["name"].startswith("Worker") for s in client.steps().values())
+        assert not any(s["name"].startswith("Section") for s in client.steps().values())
 
 
 async def test_approve_gives_the_report_with_sources_and_a_download(server: UiServer) -> None:
     async with chat(server) as client:
         await client.send("research tides")
-        (await client.next_ask()).click("approve")
+        await client.click(await client.next_question(), "approve")
         report = await client.message_containing("## Sources", within=30)
         _, attached = await client.wait_for(
             lambda event, data: event == "element" and data["name"].endswith(".md")
@@ -120,13 +117,18 @@ async def test_approve_gives_the_report_with_sources_and_a_download(server: UiSe
         await client.message_containing("Done.", within=30)
     assert report.startswith("# A Report")
     assert "1. [Tides Aspect 1 — source 1](https://example.test/tides-aspect-1/1)" in report
-    assert attached["mime"] == "text/markdown"
+    assert "[\\[1\\]](https://example.test/tides-aspect-1/1)" in report  # citations link
+    assert attached["name"] == "a-report.md"
+    assert attached["url"].startswith("/assistant/files/")
+    # the question shows what was decided, and lost its buttons
+    assert any("**Approved.**" in text for text in client.question_messages().values())
+    assert any(name == "remove_action" for name, _ in client.events)
 
 
 async def test_steps_are_saved_with_their_output(server: UiServer) -> None:
     async with chat(server) as client:
         await client.send("research tides")
-        (await client.next_ask()).click("approve")
+        await client.click(await client.next_question(), "approve")
         await client.message_containing("Done.", within=30)
         live = {step["id"]: step["output"] for step in client.steps().values()}
     thread = await saved_thread(server, client.thread_id, "Report ready:")
@@ -137,12 +139,12 @@ async def test_steps_are_saved_with_their_output(server: UiServer) -> None:
     assert names == [
         "Plan",
         "Research",
-        "Synthesis",
-        *[f"Worker {n}/3: Part {n}" for n in (1, 2, 3)],
+        *[f"Section {n} of 3: Part {n}" for n in (1, 2, 3)],
+        "Writing the report",
     ]
     research = next(s for s in saved.values() if s["name"] == "Research")
     assert research["output"].startswith("Report ready:")
-    for worker in (s for s in saved.values() if s["name"].startswith("Worker")):
+    for worker in (s for s in saved.values() if s["name"].startswith("Section")):
         assert "Written from 3 sources" in worker["output"]
         assert worker["parentId"] == research["id"]
 
@@ -152,7 +154,7 @@ async def test_the_report_file_downloads_after_a_reload_for_its_owner_only(
 ) -> None:
     async with chat(server) as client:
         await client.send("research tides")
-        (await client.next_ask()).click("approve")
+        await client.click(await client.next_question(), "approve")
         await client.message_containing("Done.", within=30)
     thread = await saved_thread(server, client.thread_id, "Report ready:")
     (element,) = thread["elements"]
@@ -161,6 +163,7 @@ async def test_the_report_file_downloads_after_a_reload_for_its_owner_only(
     assert owner.status_code == 200
     assert owner.text.startswith("# A Report")
     assert "attachment" in owner.headers["content-disposition"]
+    assert "a-report.md" in owner.headers["content-disposition"]
     assert (await get(server, "bob", element["url"])).status_code == 404
 
 
@@ -168,12 +171,13 @@ async def test_reject_runs_nothing(server: UiServer, ui_search: FakeSearch) -> N
     searches = len(ui_search.requests)
     async with chat(server) as client:
         await client.send("research tides")
-        (await client.next_ask()).click("reject")
+        await client.click(await client.next_question(), "reject")
         done = await client.message_containing("Done.", within=30)
         assert "rejected" in done
         assert not any("## Sources" in m for m in client.messages())
         research = next(s for s in client.steps().values() if s["name"] == "Research")
         assert "nothing was searched" in research["output"]
+        assert research["isError"] is False  # a rejection is not an error
     assert len(ui_search.requests) == searches
 
 
@@ -181,15 +185,14 @@ async def test_edit_changes_the_sections(server: UiServer, ui_search: FakeSearch
     searches = len(ui_search.requests)
     async with chat(server) as client:
         await client.send("research tides")
-        (await client.next_ask()).click("edit")
-        editor = await client.next_ask()
-        assert editor.spec["type"] == "text"
-        assert "## Part 1" in editor.message["output"]
-        editor.say("just some words, no headings", client.thread_id)
-        again = await client.next_ask()
-        assert "could not be used" in again.message["output"]
-        again.say(f"```text\n{EDITED_PLAN}```", client.thread_id)
+        await client.click(await client.next_question(), "edit")
+        editor = await client.message_containing("## Part 1")
+        assert "Title: A Report" in editor
+        await client.send("just some words, no headings")
+        await client.message_containing("could not be used")
+        await client.send(f"```text\n{EDITED_PLAN}```")
         report = await client.message_containing("## Sources", within=30)
+    assert report.startswith("# Tides, edited")  # the person's title wins
     assert "## Moon pull" in report
     assert "## Sun role" in report
     assert "Part 1" not in report
@@ -201,60 +204,62 @@ async def test_feedback_makes_a_new_plan(server: UiServer, ui_brain: Brain) -> N
     seen = len(ui_brain.seen_feedback)
     async with chat(server) as client:
         await client.send("research tides")
-        (await client.next_ask()).click("respond")
-        (await client.next_ask()).say("Focus on the moon, please.", client.thread_id)
-        (await client.next_ask()).click("reject")
+        await client.click(await client.next_question(), "respond")
+        await client.message_containing("What should change?")
+        await client.send("Focus on the moon, please.")
+        second = await client.next_question()
+        assert client.question_messages()[second.message_id].startswith(
+            "**Research plan (revision 2)**"
+        )
+        await client.click(second, "reject")
         await client.message_containing("Done.", within=30)
-        plans = [m for m in client.messages() if m.startswith("### Research plan")]
-    assert len(plans) == 2
+        assert len(client.question_messages()) == 2
     assert "Focus on the moon, please." in ui_brain.seen_feedback[seen]
 
 
-async def test_reconnecting_shows_the_pending_approval_again(server: UiServer) -> None:
-    async with chat(server) as first:
-        await first.send("research tides")
-        await first.next_ask()
-    await saved_thread(server, first.thread_id, "Research plan")  # Chainlit saves in the background
-    async with chat(server, thread_id=first.thread_id) as again:
-        ask = await again.next_ask()
-        events = [event for event, _ in again.events]
-        _, history = await again.wait_for(lambda event, _: event == "resume_thread")
-        assert events.index("resume_thread") < events.index("ask")
-        assert any("Research plan" in (s.get("output") or "") for s in history["steps"])
-        ask.click("approve")
-        await again.message_containing("## Sources", within=30)
-
-
-async def test_a_message_sent_while_a_decision_is_pending_asks_it_first(
-    server: UiServer,
+async def test_a_message_sent_while_a_plan_waits_is_feedback_on_it(
+    server: UiServer, ui_brain: Brain
 ) -> None:
+    seen = len(ui_brain.seen_feedback)
     async with chat(server) as client:
         await client.send("research tides")
-        await client.next_ask()
-        await client.close()  # the connection drops while the question is open...
-        await saved_thread(server, client.thread_id, "asked again when you come back")
-        await client.connect(client.thread_id)  # ...and the page reconnects to its session
-        hello = await client.send("hello")
-        ask = await client.next_ask()
-        await client.message_containing("your message was not sent")
-        ask.click("reject")
-        await client.message_containing("Done. The person rejected", within=30)
-        await client.finished(hello)
-        await client.turn("hello")
-        assert client.messages()[-1] == "Here is my answer."
+        first = await client.next_question()
+        await client.send("only the moon, please")
+        second = await client.next_question()
+        assert second.interrupt_id != first.interrupt_id
+        assert "only the moon, please" in ui_brain.seen_feedback[seen]
+        assert "Sent back with your feedback" in client.question_messages()[first.message_id]
+
+
+async def test_reconnecting_shows_the_pending_question_once(server: UiServer) -> None:
+    async with chat(server) as first:
+        await first.send("research tides")
+        asked = await first.next_question()
+    await saved_thread(server, first.thread_id, "Research plan")  # saved in the background
+    for _ in range(2):  # reopening twice adds no copies to the history
+        async with chat(server, thread_id=first.thread_id) as again:
+            question = await again.next_question()
+            assert question.interrupt_id == asked.interrupt_id
+            assert question.message_id == asked.message_id
+    thread = await saved_thread(server, first.thread_id, "Research plan")
+    plans = [s for s in thread["steps"] if (s.get("output") or "").startswith("**Research plan")]
+    assert len(plans) == 1
+    async with chat(server, thread_id=first.thread_id) as again:
+        await again.click(await again.next_question(), "approve")
+        await again.message_containing("## Sources", within=30)
 
 
 async def test_a_pending_approval_survives_a_server_restart(server: UiServer) -> None:
     cookie = await sign_in(server.url, "alice", "secret1")
     async with chat(server, cookie=cookie) as first:
         await first.send("research tides")
-        await first.next_ask()
+        await first.next_question()
     await saved_thread(server, first.thread_id, "Research plan")
     server.kill()
     server.start()
-    # The same sign-in still works: the auth secret is kept in the data directory.
+    # The same sign-in still works: the auth secret and the session are in the data directory.
     async with chat(server, cookie=cookie, thread_id=first.thread_id) as again:
-        (await again.next_ask()).click("approve")
+        await again.click(await again.next_question(), "approve")
         report = await again.message_containing("## Sources", within=30)
     assert "https://example.test/tides-aspect-3/1" in report
 
@@ -286,25 +291,26 @@ async def test_stop_cancels_the_research_and_continue_finishes_it(
     try:
         async with chat(server) as client:
             await client.send("research tides")
-            (await client.next_ask()).click("approve")
-            await client.wait_for(
-                lambda event, data: (
-                    event == "update_message"
-                    and (data.get("output") or "").startswith("1 of 3 sections written")
-                )
-            )
+            await client.click(await client.next_question(), "approve")
+            await client.message_containing("1 of 3 done", within=30)
             stopped_at = len(client.events)
             await client.stop()
             await client.message_containing("Stopped.", start=stopped_at)
-            research = next(s for s in client.steps().values() if s["name"] == "Research")
-            assert research["output"].endswith("Stopped.")
+            await asyncio.sleep(0.5)
+            notes = [m for m in client.messages() if "stopped" in m.lower() and "**" not in m]
+            assert len(notes) == 1, notes  # one message on Stop, not two
+            assert not any("Task manually stopped" in m for m in client.messages())
+            board = next(m for m in client.messages() if m.startswith("**Researching"))
+            assert "stopped" in board and "1 of 3 done" in board
             await asyncio.sleep(6.5)  # longer than the slow section would have taken
             assert not any("## Sources" in m for m in client.messages())
             ui_brain.section_delay = {}
             continued_at = len(client.events)
-            await click_action(client, "continue_run")
-            report = await client.message_containing("## Sources", within=30)
+            await click_action(client, "continue_run", stopped_at)
+            report = await client.message_containing("## Sources", within=30, start=continued_at)
             assert "## Part 2" in report
+            board = next(m for m in client.messages() if m.startswith("**Researching"))
+            assert "3 of 3 done" in board and "kept from before" in board
             # The page shows the continued run as busy until it ends, as for a message.
             await client.wait_for(lambda event, _: event == "task_end", start=continued_at)
             await client.turn("hello")
@@ -330,16 +336,16 @@ async def test_a_model_failure_reads_as_a_sentence_and_retry_recovers(
         await client.message_containing("Here is my answer.")
 
 
-async def test_a_rate_limited_search_shows_on_the_workers_and_in_the_report(
+async def test_a_rate_limited_search_shows_on_the_sections_and_in_the_report(
     server: UiServer, ui_search: FakeSearch
 ) -> None:
     ui_search.mode = "ratelimit"
     try:
         async with chat(server) as client:
             await client.send("research tides")
-            (await client.next_ask()).click("approve")
+            await client.click(await client.next_question(), "approve")
             report = await client.message_containing("## Sources", within=30)
-            workers = [s for s in client.steps().values() if s["name"].startswith("Worker")]
+            workers = [s for s in client.steps().values() if s["name"].startswith("Section")]
     finally:
         ui_search.mode = "ok"
     assert len(workers) == 3
@@ -358,11 +364,13 @@ async def test_settings_panel_asks_before_calculate_and_edit_takes_json(server: 
         assert values["approve_calculate"] is False
         await client.sio.emit("chat_settings_change", {**values, "approve_calculate": True})
         await client.send("calculate 6 * 7")
-        ask = await client.next_ask()
-        request = await client.message_containing("**calculate**")
+        question = await client.next_question()
+        request = client.question_messages()[question.message_id]
+        assert "**Calculator**" in request
         assert '"expression": "6 * 7"' in request
-        ask.click("edit")
-        (await client.next_ask()).say(json.dumps({"expression": "6 * 8"}), client.thread_id)
+        await client.click(question, "edit")
+        await client.message_containing("JSON")
+        await client.send(json.dumps({"expression": "6 * 8"}))
         await client.message_containing("Done. 6 * 8 = 48")
-        (calculation,) = [s for s in client.steps().values() if s["name"] == "calculate"]
+        (calculation,) = [s for s in client.steps().values() if s["name"] == "Calculator"]
         assert calculation["output"] == "6 * 8 = 48"
