@@ -273,6 +273,7 @@ def build_research_graph(
                     )
 
                 result = await _write_section(task, live.search, runtime.context.model, writing)
+                result["attempt"] = live.board.started_at
             await sections.save(task["run_id"], task["thread_id"], index, dict(result))
             ok = result["status"] == "ok"
             note = (

@@ -98,13 +98,15 @@ def final_board(
 ) -> Progress:
     """The board once every section has ended."""
     by_index = {r["index"]: r for r in results}
+    last = max((r.get("attempt", 0.0) for r in results), default=0.0)
     items = []
     for i, section in enumerate(plan.sections):
         result = by_index.get(i)
         if result is None:
             items.append(ProgressItem(section.name, State.FAILED, "not written"))
         elif result["status"] == "ok":
-            state = State.KEPT if result.get("kept") else State.DONE
+            earlier = result.get("attempt", last) < last
+            state = State.KEPT if result.get("kept") or earlier else State.DONE
             items.append(
                 ProgressItem(section.name, state, plural(len(result["sources"]), "source"))
             )

@@ -86,6 +86,8 @@ class SectionResult(TypedDict):
     removed: list[str]
     kept: NotRequired[bool]
     """Restored from before a stop or a crash (not written again in this run)."""
+    attempt: NotRequired[float]
+    """When the run that wrote it started: older than the last attempt means kept."""
 
 
 class WorkerTask(TypedDict):

@@ -245,6 +245,13 @@ class ThreadStore:
         )
         return row is not None and row[1] >= time.time() and not _holder_is_dead(str(row[0]))
 
+    async def is_deleted(self, thread_id: str) -> bool:
+        """Whether the thread was deleted (its id stays taken)."""
+        row = await self.db.fetchone(
+            "SELECT deleted_at FROM threads WHERE thread_id = ?", (thread_id,)
+        )
+        return row is not None and row[0] is not None
+
     async def get(self, thread_id: str, owner: str) -> ThreadInfo | None:
         """``owner``'s thread ``thread_id`` (None if missing, deleted or someone else's)."""
         row = await self.db.fetchone(

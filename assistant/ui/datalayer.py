@@ -9,7 +9,8 @@ Chainlit's layer:
   issued; different conversations write concurrently;
 - deleting a conversation deletes all of it: ``on_delete`` hands it to the engine
   (checkpoints, decisions, sections, files), and deleted rows are overwritten in the file
-  (``secure_delete``);
+  (``secure_delete``); nothing is written for a deleted thread again (a window still open
+  on it would otherwise bring its row back when it disconnects);
 - an unknown thread's author is "" (so the HTTP API answers 404, not 500).
 """
 
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 
 OnDelete = Callable[[str, str], Awaitable[None]]
 """``(thread_id, owner)``: delete everything of the thread outside Chainlit's tables."""
+IsDeleted = Callable[[str], Awaitable[bool]]
+"""Whether a thread id was deleted (nothing may be written for it again)."""
 
 
 class OrderedDataLayer(SQLAlchemyDataLayer):
@@ -45,12 +48,15 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
         storage_provider: BaseStorageClient | None,
         busy_timeout: float,
         on_delete: OnDelete | None = None,
+        is_deleted: IsDeleted | None = None,
     ) -> None:
         """Connect to ``conninfo`` (SQLite, waiting up to ``busy_timeout`` s for a lock)."""
         super().__init__(
             conninfo, connect_args={"timeout": busy_timeout}, storage_provider=storage_provider
         )
         self.on_delete = on_delete
+        self.is_deleted = is_deleted
+        self._deleted: set[str] = set()  # deleted thread ids seen by this process
         self._writes: dict[str, tuple[asyncio.Lock, int]] = {}  # thread id -> (lock, users)
         self._saved_threads: set[str] = set()  # thread rows this process has upserted
         sqlalchemy.event.listen(self.engine.sync_engine, "connect", _overwrite_deleted_rows)
@@ -71,6 +77,8 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
         bare = (name, user_id, metadata, tags) == (None, None, None, None)
         if bare and thread_id in self._saved_threads:
             return
+        if await self._gone(thread_id):
+            return
         await super().update_thread(thread_id, name, user_id, metadata, tags)
         self._saved_threads.add(thread_id)  # only once the row is known to exist
 
@@ -83,7 +91,19 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
             except ThreadNotFound:
                 log.info("thread %s had nothing in the engine to delete", thread_id)
         self._saved_threads.discard(thread_id)
+        self._deleted.add(thread_id)
         await super().delete_thread(thread_id)
+
+    async def _gone(self, thread_id: str) -> bool:
+        """Whether ``thread_id`` was deleted (asked once per thread and process)."""
+        if thread_id in self._deleted:
+            return True
+        if thread_id in self._saved_threads or self.is_deleted is None:
+            return False
+        if await self.is_deleted(thread_id):
+            self._deleted.add(thread_id)
+            return True
+        return False
 
     @queue_until_user_message()
     async def create_element(self, element: Any) -> None:
@@ -92,6 +112,8 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
         Chainlit's layer downloads an element's URL to upload it again; a report or an
         export is already stored (and served to its owner), so its row just points there.
         """
+        if await self._gone(str(getattr(element, "thread_id", None))):
+            return
         url = getattr(element, "url", None) or ""
         if not url.startswith(f"{URL_PREFIX}/") or not element.for_id:
             await super().create_element(element)
@@ -122,7 +144,10 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
         and wakes lock waiters in order, so a conversation's writes land in the order
         Chainlit created their tasks.
         """
-        await self._in_order(str(step_dict.get("threadId")), super().create_step(step_dict))
+        thread_id = str(step_dict.get("threadId"))
+        if await self._gone(thread_id):
+            return
+        await self._in_order(thread_id, super().create_step(step_dict))
 
     async def delete_step(self, step_id: str) -> None:
         """Delete a step after every write issued before it (its creation included)."""
@@ -156,6 +181,9 @@ def build_data_layer(
     storage: BaseStorageClient,
     busy_timeout: float = 10.0,
     on_delete: OnDelete | None = None,
+    is_deleted: IsDeleted | None = None,
 ) -> OrderedDataLayer:
     """The data layer on the SQLite file ``path`` (its schema must exist)."""
-    return OrderedDataLayer(f"sqlite+aiosqlite:///{path}", storage, busy_timeout, on_delete)
+    return OrderedDataLayer(
+        f"sqlite+aiosqlite:///{path}", storage, busy_timeout, on_delete, is_deleted
+    )

@@ -98,6 +98,8 @@ class TurnView:
         self.thread_id = thread_id
         self.questions = questions
         self.answer: cl.Message | None = None
+        self.streamed = ""  # the answer's text so far, as the model wrote it
+        self.shown = ""  # what the page shows of it (made safe)
         self.tools: dict[str, cl.Step] = {}
         self.activities: dict[tuple[str, str], cl.Step] = {}
         self.boards: dict[str, tuple[cl.Message, Progress]] = {}
@@ -116,9 +118,7 @@ class TurnView:
         """Show one event."""
         match event:
             case Token(text=text):
-                if self.answer is None:
-                    self.answer = cl.Message(content="")
-                await self.answer.stream_token(text)
+                await self._token(text)
             case Answer(text=text):
                 await self.end_answer(text)
             case ToolStarted(call_id=call_id, label=label, args=args):
@@ -139,6 +139,27 @@ class TurnView:
                 await self.end_answer()
                 self.asked.append(event)
                 await self.questions.show(event)
+
+    async def _token(self, text: str) -> None:
+        """Stream a piece of the answer, never letting the page render unsafe Markdown.
+
+        The page renders the streamed text as Markdown as it grows: a complete image or
+        link appears the moment its last character arrives. Each piece is sent as the
+        safe continuation of what is shown; when making the text safe changes what was
+        already shown, the message is replaced instead.
+        """
+        if self.answer is None:
+            self.answer = cl.Message(content="")
+            self.streamed = self.shown = ""
+        self.streamed += text
+        safe = safe_markdown(self.streamed)
+        if safe.startswith(self.shown):
+            piece, self.shown = safe[len(self.shown) :], safe
+            if piece:
+                await self.answer.stream_token(piece)
+        else:
+            self.shown = self.answer.content = safe
+            await self.answer.update()
 
     async def end_answer(self, text: str | None = None) -> None:
         """Finish (and persist, once) the streamed answer; or post ``text`` if none streamed."""

@@ -87,6 +87,9 @@ def history(app: FastAPI, settings: Settings) -> OrderedDataLayer:
     async def on_delete(thread_id: str, owner: str) -> None:
         await current(app).engine.delete(thread_id, owner=owner)
 
+    async def is_deleted(thread_id: str) -> bool:
+        return await current(app).engine.storage.threads.is_deleted(thread_id)
+
     async def owner_of(user_id: str) -> str:
         identifier = await current(app).engine.storage.history.identifier_of(user_id)
         return identifier or user_id
@@ -95,5 +98,9 @@ def history(app: FastAPI, settings: Settings) -> OrderedDataLayer:
         return current(app).files
 
     return build_data_layer(
-        settings.history_path, StoreStorage(files, owner_of), settings.db_timeout, on_delete
+        settings.history_path,
+        StoreStorage(files, owner_of),
+        settings.db_timeout,
+        on_delete,
+        is_deleted,
     )

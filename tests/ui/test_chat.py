@@ -87,6 +87,7 @@ async def test_a_message_gets_a_streamed_reply(server: UiServer) -> None:
         assert answer == "Here is my answer."
         assert start["output"] + "".join(pieces) == answer
         assert len(pieces) >= 2
+        await client.wait_for(lambda event, _: event == "first_interaction")
     # The LangGraph thread id is the Chainlit thread id.
     with contextlib.closing(sqlite3.connect(server.data_dir / "checkpoints.sqlite")) as db:
         threads = {row[0] for row in db.execute("SELECT DISTINCT thread_id FROM checkpoints")}

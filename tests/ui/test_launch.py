@@ -46,3 +46,11 @@ def test_a_port_in_use_is_reported_in_one_line(capsys: pytest.CaptureFixture[str
         capsys.readouterr().err
         == f"error: cannot listen on 127.0.0.1:{port}: address already in use\n"
     )
+
+
+def test_a_public_address_without_accounts_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_ui("0.0.0.0", 8000) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: refusing to serve 0.0.0.0 without sign-in")
+    assert "ASSISTANT_USERS" in err and "ASSISTANT_ALLOW_NO_AUTH" in err
+    assert err.count("\n") == 1

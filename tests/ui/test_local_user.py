@@ -56,3 +56,13 @@ async def test_the_page_opens_on_the_chat_with_no_login_screen(server: UiServer)
             assert await page.locator("#password").count() == 0
         finally:
             await browser.close()
+
+
+async def test_single_user_mode_answers_only_to_this_machines_names(server: UiServer) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        local = await http.get("/auth/config", headers={"Host": f"localhost:{server.port}"})
+        rebound = await http.get("/auth/config", headers={"Host": f"evil.example:{server.port}"})
+        by_address = await http.post("/auth/header", headers={"Host": f"10.1.2.3:{server.port}"})
+    assert local.status_code == 200
+    assert rebound.status_code == 421  # a DNS-rebound page cannot reach the local assistant
+    assert by_address.status_code == 421
