@@ -123,6 +123,7 @@ class Engine:
             ThreadKind.RESEARCH: research(storage.checkpointer),
         }
         self._active: dict[str, asyncio.Task[Any]] = {}
+        self._renewals: dict[str, asyncio.Task[None]] = {}
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -257,7 +258,9 @@ class Engine:
         task = asyncio.current_task()
         if task is not None:
             self._active[thread_id] = task
-        heartbeat = asyncio.create_task(self._keep_lease(thread_id, holder, task))
+        heartbeat = asyncio.get_running_loop().call_later(
+            self.settings.lease_seconds / 3, self._renew_later, thread_id, holder, task
+        )
         try:
             graph = self.graphs[kind]
             stream = graph.astream(
@@ -282,26 +285,36 @@ class Engine:
             raise
         finally:
             heartbeat.cancel()
+            renewal = self._renewals.pop(thread_id, None)
+            if renewal is not None:
+                renewal.cancel()
             if self._active.get(thread_id) is task:
                 del self._active[thread_id]
-            await threads.end_run(thread_id, holder, status)
+            await threads.end_run(thread_id, holder, status, info.status)
 
-    async def _keep_lease(
-        self, thread_id: str, holder: str, task: asyncio.Task[Any] | None
-    ) -> None:
+    def _renew_later(self, thread_id: str, holder: str, task: asyncio.Task[Any] | None) -> None:
+        """A run outlived a third of its lease: keep it renewed from now on.
+
+        Started by a timer, so a short turn (most of them) creates no task at all.
+        """
+        if task is not None and not task.done():
+            self._renewals[thread_id] = asyncio.create_task(
+                self._keep_lease(thread_id, holder, task)
+            )
+
+    async def _keep_lease(self, thread_id: str, holder: str, task: asyncio.Task[Any]) -> None:
         """Renew the lease while the run goes on; stop the run if the lease was lost."""
-        while True:
-            await asyncio.sleep(self.settings.lease_seconds / 3)
+        while not task.done():
             try:
                 kept = await self.storage.threads.renew(thread_id, holder)
             except Exception:
                 log.exception("could not renew the lease of thread %s", thread_id)
-                continue
+                kept = True
             if not kept:
                 log.error("thread %s: lease lost (deleted, or taken over); stopping", thread_id)
-                if task is not None:
-                    task.cancel()
+                task.cancel()
                 return
+            await asyncio.sleep(self.settings.lease_seconds / 3)
 
     async def _ended(self, thread_id: str, kind: ThreadKind) -> ThreadStatus:
         if kind is ThreadKind.RESEARCH:
@@ -374,12 +387,15 @@ class Engine:
         info = await self._info(thread_id, owner)
         if info.kind is not ThreadKind.RESEARCH:
             return None
-        values = (await self.graphs[info.kind].aget_state(_config(thread_id))).values
+        state = await self._state(info)
+        values = state.values
         if not values:
             return None
-        status = ThreadStatus.REJECTED if values.get("status") == "rejected" else info.status
-        if values.get("status") == "done":
-            status = ThreadStatus.DONE
+        status = {"done": ThreadStatus.DONE, "rejected": ThreadStatus.REJECTED}.get(
+            values.get("status", ""), ThreadStatus.INTERRUPTED
+        )
+        if status is ThreadStatus.INTERRUPTED and (await self._questions(info, state))[0]:
+            status = ThreadStatus.WAITING
         plan = values.get("plan")
         return ResearchResult(
             status,

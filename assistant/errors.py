@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from tools.text import brief
+
 
 class AssistantError(Exception):
     """An error whose message is already fit to show to the person."""
@@ -78,7 +80,7 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, openai.NotFoundError):
         return "The model server does not know this model: check ASSISTANT_MODEL."
     if isinstance(exc, openai.APIStatusError):
-        return f"The model server failed ({exc.status_code}): {_short(exc.message)}"
+        return f"The model server failed ({exc.status_code}): {brief(exc.message, 200)}"
     if isinstance(exc, sqlite3.OperationalError | _aiosqlite_error()) and "locked" in str(exc):
         return (
             "The conversation database is locked by another process: close the other "
@@ -86,15 +88,10 @@ def describe(exc: BaseException) -> str:
         )
     if isinstance(exc, TimeoutError):
         return "An operation timed out: try again."
-    return f"Unexpected error: {type(exc).__name__}: {_short(str(exc))}"
+    return f"Unexpected error: {type(exc).__name__}: {brief(str(exc), 200)}"
 
 
 def _aiosqlite_error() -> type[Exception]:
     import aiosqlite
 
     return aiosqlite.OperationalError
-
-
-def _short(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -20,6 +20,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, AIMessageChunk, ToolMessage
 
 from assistant.approvals import ApprovalRequest
+from tools.text import brief
 
 MODEL_NODE = "model"
 """The supervisor node whose tokens are the answer the person reads."""
@@ -224,6 +225,5 @@ def tool_finished(message: ToolMessage) -> ToolFinished:
     return ToolFinished(message.tool_call_id, message.name or "", outcome, summary, content)
 
 
-def _first_line(text: str, limit: int = 200) -> str:
-    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+def _first_line(text: str) -> str:
+    return brief(next((part for part in text.splitlines() if part.strip()), ""), 200)

@@ -11,6 +11,10 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, urlsplit
 
+from tools.text import brief
+
+__all__ = ["brief", "escape", "escape_code", "is_web_url", "link_target", "plural", "safe_markdown"]
+
 SAFE_SCHEMES = ("http", "https", "mailto")
 
 _FENCE = re.compile(r"(^|\n)(```|~~~)[^\n]*\n.*?(\n\2[ \t]*(?=\n|$)|$)", re.S)
@@ -23,12 +27,6 @@ _LINK = re.compile(
 _AUTOLINK = re.compile(r"<([a-zA-Z][a-zA-Z0-9+.-]{1,31}:[^>\s]*)>")
 _REFERENCE = re.compile(r"^[ ]{0,3}\[[^\]]+\]:[ \t]*<?([^\s>]+)>?(?:[ \t]+.*)?$", re.M)
 _HTML_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9-]*(?:[\s/][^>\n]*)?>")
-
-
-def brief(text: str, limit: int = 300) -> str:
-    """``text`` on one line, cut at ``limit`` characters with an ellipsis."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def plural(count: int, word: str) -> str:

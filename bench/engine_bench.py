@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import subprocess
 import sys
@@ -14,8 +15,10 @@ from typing import Any
 from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.messages import AIMessage, HumanMessage
 
-from assistant.engine import Engine, RunConfig
+from assistant.context import Choices
+from assistant.engine import Engine
 from assistant.settings import Settings
+from assistant.storage import LOCAL_OWNER, ThreadKind
 from fakes import local_settings
 from fakes.brain import Brain
 from fakes.openai_server import ScriptedOpenAI
@@ -34,13 +37,12 @@ async def _research_once(settings: Settings, max_parallel: int, thread: str) -> 
     async with Engine.open(settings) as engine:
         engine.models.get()  # a long-lived server has its client ready; imports are start-up
         started = time.perf_counter()
-        async for _ in engine.research_run(
-            thread, "tides", RunConfig(approve=[], max_parallel=max_parallel)
-        ):
+        choices = Choices.of(approve=[], max_parallel=max_parallel)
+        async for _ in engine.research(thread, "tides", owner=LOCAL_OWNER, choices=choices):
             pass
         elapsed = time.perf_counter() - started
-        report = (await engine.snapshot(thread, kind="research")).values
-        assert report["report"].count("\n## ") == SECTIONS + 1, "a section is missing"
+        result = await engine.research_result(thread, owner=LOCAL_OWNER)
+        assert result is not None and result.report.count("\n## ") == SECTIONS + 1
     return elapsed
 
 
@@ -99,7 +101,7 @@ async def _turns(
         llm.reset()
         timer.total = 0.0
         started = time.perf_counter()
-        async for _ in engine.chat(thread, f"hello number {i}"):
+        async for _ in engine.chat(thread, f"hello number {i}", owner=LOCAL_OWNER):
             pass
         total = time.perf_counter() - started
         model = sum(c.finished - c.started for c in llm.calls)
@@ -133,7 +135,8 @@ async def agent_overhead(turns: int = 200) -> dict[str, Any]:
             size = settings.checkpoint_path.stat().st_size
             # A separate pass: the timing callback has a cost of its own.
             _, sqlite_client = await _turns(engine, llm, "overhead-timed", turns, timed=True)
-            engine_memory = Engine(settings, engine.store, InMemorySaver(), engine.http)
+            storage = dataclasses.replace(engine.storage, checkpointer=InMemorySaver())
+            engine_memory = Engine(settings, storage, engine.search.client)
             memory, _ = await _turns(engine_memory, llm, "overhead-mem", turns)
     return {
         "turns": turns,
@@ -161,13 +164,15 @@ async def resume_state(messages: int = 500) -> dict[str, Any]:
             for i in range(messages)
         ]
         async with Engine.open(settings) as engine:
-            config = {"configurable": {"thread_id": "long"}}
-            await engine.supervisor.aupdate_state(config, {"messages": history}, as_node="agent")
+            config: Any = {"configurable": {"thread_id": "long"}}
+            await engine.graphs[ThreadKind.CHAT].aupdate_state(
+                config, {"messages": history}, as_node="model"
+            )
         timings = []
         for _ in range(5):
             started = time.perf_counter()
             async with Engine.open(settings) as engine:  # a fresh process-like open each time
-                snapshot = await engine.snapshot("long")
+                snapshot = await engine.graphs[ThreadKind.CHAT].aget_state(config)
             timings.append((time.perf_counter() - started) * 1000)
             assert len(snapshot.values["messages"]) == messages
     return {"messages": messages, "load_state_median_ms": round(statistics.median(timings), 2)}

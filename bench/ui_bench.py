@@ -20,10 +20,10 @@ import httpx
 
 from bench.engine_bench import Row, percentile
 from fakes.brain import Brain
+from fakes.chat_client import ChatClient, sign_in
 from fakes.openai_server import ScriptedOpenAI
 from fakes.search_server import FakeSearch
-from tests.ui.client import ChatClient, sign_in
-from tests.ui.conftest import ROOT, UiServer
+from fakes.ui_server import ROOT, UiServer
 
 USERS = "alice:secret1"
 CONVERSATIONS = 50

@@ -343,7 +343,7 @@ async def test_invented_citations_and_urls_never_reach_the_report(
     brain.invent_citation = True
     brain.invent_url = True
 
-    thread, _ = await start(engine, NO_APPROVAL)
+    thread, events = await start(engine, NO_APPROVAL)
 
     report = await report_of(engine, thread)
     assert "invented.example" not in report
@@ -354,6 +354,12 @@ async def test_invented_citations_and_urls_never_reach_the_report(
     assert cited <= set(range(1, len(listed) + 1))
     assert {url for _, _, url in listed} <= returned_urls(search)
     assert "This section is missing" not in report
+    # what was removed is shown to the person, not only logged
+    steps = [e for e in events if isinstance(e, Activity) and e.state is State.DONE]
+    assert any("Removed because no source backs it" in e.text for e in steps)
+    assert any("invented.example" in e.text for e in steps)
+    boards = [e for e in events if isinstance(e, Progress)]
+    assert any("citations removed" in item.note for item in boards[-1].items)
 
 
 # --- failures ----------------------------------------------------------------------------------
@@ -474,3 +480,22 @@ async def test_a_server_without_json_schema_output_gets_tool_calls_instead(
     report = next(e for e in events if isinstance(e, Document)).markdown
     assert report.startswith("# A Report") and "## Part 3" in report
     assert [c.status for c in llm.calls].count(400) == 1  # learnt once, then remembered
+
+
+async def test_huge_search_results_make_bounded_prompts(
+    engine: Engine, search: FakeSearch, llm: ScriptedOpenAI
+) -> None:
+    def flooding(query: str) -> list[dict[str, Any]]:
+        hits = default_results(query)
+        hits[0]["content"] = "flood " * 200_000  # about 1.2 MB of snippet
+        hits[0]["title"] = "T" * 50_000
+        return hits
+
+    search.results_for = flooding
+
+    thread, _ = await start(engine, NO_APPROVAL)
+
+    prompts = [c.request.last_user for c in worker_calls(llm)]
+    assert len(prompts) == 3
+    assert max(len(p) for p in prompts) < 12_000  # was about 3 MB per worker before the caps
+    assert "## Sources" in await report_of(engine, thread)

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from tools.text import brief
+
 MAX_URL_CHARS = 2_000
 MAX_TITLE_CHARS = 300
 MAX_CONTENT_CHARS = 2_000
@@ -75,11 +77,6 @@ def _web_url(value: Any) -> str | None:
     return value.strip()
 
 
-def _cut(value: Any, limit: int) -> str:
-    text = " ".join(str(value or "").split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _results(items: Any, url: str, title: str, content: str, limit: int) -> list[SearchResult]:
     """Map raw result dicts to ``SearchResult``s.
 
@@ -93,8 +90,8 @@ def _results(items: Any, url: str, title: str, content: str, limit: int) -> list
             out.append(
                 SearchResult(
                     address,
-                    _cut(item.get(title), MAX_TITLE_CHARS),
-                    _cut(item.get(content), MAX_CONTENT_CHARS),
+                    brief(item.get(title), MAX_TITLE_CHARS),
+                    brief(item.get(content), MAX_CONTENT_CHARS),
                 )
             )
     return out[:limit]

@@ -85,10 +85,10 @@ class ModelStep:
             note = SystemMessage(limits.tool_limit_note(context.max_tool_calls))
             reply = await call_model(self.models.get(context.model), [*history, note])
         allowed, refused = limits.refuse_over_limit(reply, left.tool_calls, context.max_tool_calls)
-        return {
-            "messages": [*update, reply, *refused],
-            "gate": {call["id"] or "": call["name"] in context.approve for call in allowed},
-        }
+        result: dict[str, Any] = {"messages": [*update, reply, *refused]}
+        if allowed:  # most replies call no tool: no extra channel to checkpoint
+            result["gate"] = {call["id"] or "": call["name"] in context.approve for call in allowed}
+        return result
 
 
 def route(state: AgentState) -> list[Send] | str:

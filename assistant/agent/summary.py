@@ -1,7 +1,7 @@
 """Keeping a long conversation within its context: older turns folded into a summary.
 
 Past ``context_tokens`` (estimated with ``count_tokens_approximately``) the older half of
-the budget is folded; past ``max_messages`` the older half of the messages. langchain's
+the budget is folded; past ``max_messages`` all but the last quarter of them. langchain's
 ``SummarizationMiddleware`` finds where to cut (never between a tool call and its result)
 and writes the summary message; it is used here as a plain unit inside the model node, not
 as an extra graph node, so a turn costs no extra checkpoint. It runs only at the
@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from langchain.agents.middleware import SummarizationMiddleware
 from langchain_core.messages import AnyMessage, BaseMessage, get_buffer_string
 from langchain_core.messages.utils import count_tokens_approximately
 
@@ -21,9 +22,6 @@ from assistant import prompts
 from assistant.context import RunContext
 from assistant.errors import describe
 from assistant.models import ModelFactory
-
-if TYPE_CHECKING:
-    from langchain.agents.middleware import SummarizationMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +36,10 @@ class Summarizer:
 
     def _unit(self, context: RunContext, by: str) -> SummarizationMiddleware:
         """The unit folding past the token budget (keeping half of it) or past the message
-        count (keeping half as many messages)."""
+        count (keeping a quarter as many messages: a long chatty thread folds rarely)."""
         limit = context.context_tokens if by == "tokens" else context.max_messages
         key = (context.model, by, limit)
         if key not in self._units:
-            from langchain.agents.middleware import SummarizationMiddleware
-
             model = self._models.get(context.model)
             # Tagged so its tokens never reach the person as if they were the answer.
             writer = model.with_config(tags=["nostream"])
@@ -55,7 +51,7 @@ class Summarizer:
             self._units[key] = SummarizationMiddleware(
                 model,
                 trigger=(by, limit),  # type: ignore[arg-type]
-                keep=(by, limit // 2),  # type: ignore[arg-type]
+                keep=(by, limit // 2 if by == "tokens" else max(4, limit // 4)),  # type: ignore[arg-type]
                 summarizer=summarize,
             )
         return self._units[key]

@@ -41,6 +41,7 @@ from assistant.research.progress import (
     plan_markdown,
     plan_title,
     section_key,
+    section_note,
     section_text,
     section_title,
 )
@@ -276,10 +277,7 @@ def build_research_graph(
                 result["attempt"] = live.board.started_at
             await sections.save(task["run_id"], task["thread_id"], index, dict(result))
             ok = result["status"] == "ok"
-            note = (
-                plural(len(result["sources"]), "source") if ok else brief(result["error"] or "", 80)
-            )
-            write(live.board.set(index, State.DONE if ok else State.FAILED, note))
+            write(live.board.set(index, State.DONE if ok else State.FAILED, section_note(result)))
             write(
                 activity(
                     call_id,

@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 
 from assistant.events import Activity, Progress, ProgressItem, State
 from assistant.research.schemas import Plan, SectionPlan, SectionResult
-from assistant.text import escape, escape_code, link_target, plural
+from assistant.text import brief, escape, escape_code, link_target, plural
 
 PLAN_KEY = "plan"
 WRITING_KEY = "writing"
@@ -60,11 +60,24 @@ def section_text(section: SectionPlan, result: SectionResult | None = None, note
                 for s in result["sources"]
             )
             text += f"\n\nWritten from {plural(len(result['sources']), 'source')}:\n\n{links}"
+            if result["removed"]:
+                removed = "\n".join(f"- {escape(item)}" for item in result["removed"])
+                text += f"\n\nRemoved because no source backs it:\n\n{removed}"
         else:
             text += f"\n\nCould not be written: {result['error'] or 'unknown reason'}"
     if note:
         text += f"\n\n{note}"
     return text
+
+
+def section_note(result: SectionResult) -> str:
+    """A section's line on the board: its sources and removals, or why it failed."""
+    if result["status"] != "ok":
+        return brief(result["error"] or "", 80)
+    note = plural(len(result["sources"]), "source")
+    if result["removed"]:
+        note += f", {plural(len(result['removed']), 'citation')} removed"
+    return note
 
 
 class Board:
@@ -107,11 +120,9 @@ def final_board(
         elif result["status"] == "ok":
             earlier = result.get("attempt", last) < last
             state = State.KEPT if result.get("kept") or earlier else State.DONE
-            items.append(
-                ProgressItem(section.name, state, plural(len(result["sources"]), "source"))
-            )
+            items.append(ProgressItem(section.name, state, section_note(result)))
         else:
-            items.append(ProgressItem(section.name, State.FAILED, result["error"] or ""))
+            items.append(ProgressItem(section.name, State.FAILED, section_note(result)))
     return Progress(call_id, title, tuple(items), time.time(), note)
 
 

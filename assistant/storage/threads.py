@@ -24,7 +24,8 @@ from enum import StrEnum
 from typing import Any
 
 from assistant.errors import AssistantError, InputError
-from assistant.storage.db import Database, Transaction
+from assistant.storage.db import Database
+from tools.text import brief
 
 LOCAL_OWNER = "local"
 """The owner of threads made in single-user mode and in the terminal."""
@@ -120,9 +121,8 @@ def _holder_is_dead(holder: str) -> bool:
     return False
 
 
-def _title(text: str, limit: int = 80) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _title(text: str) -> str:
+    return brief(text, 80)
 
 
 _STATUSES = frozenset(status.value for status in ThreadStatus)
@@ -165,40 +165,53 @@ class ThreadStore:
         ``create``: make the thread (titled ``title``) if it does not exist; otherwise a
         missing thread is ``ThreadNotFound``. A deleted thread's id is never reused.
         Raises ``ThreadBusy`` while another live run holds the lease.
+
+        Two statements, each atomic on its own (this runs on every turn): the thread row
+        is created or touched only if it matches, and the lease row is taken only if free.
         """
         now = time.time()
-        async with self.db.transaction() as tx:
-            row = await tx.fetchone(
-                f"SELECT {_THREAD_COLUMNS}, deleted_at FROM threads WHERE thread_id = ?",
-                (thread_id,),
+        matches = (
+            "COALESCE(threads.owner, ?) = ? AND threads.kind = ? AND threads.deleted_at IS NULL"
+        )
+        if create:
+            row = await self.db.fetchone(
+                "INSERT INTO threads (thread_id, kind, title, owner, status, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (thread_id) DO UPDATE "
+                f"SET updated_at = excluded.updated_at WHERE {matches} "
+                f"RETURNING {_THREAD_COLUMNS}",
+                (
+                    # "interrupted" until the run ends and says otherwise
+                    *(thread_id, kind.value, _title(title or ""), owner, "interrupted", now, now),
+                    *(LOCAL_OWNER, owner, kind.value),
+                ),
             )
-            if row is None:
-                if not create:
-                    raise ThreadNotFound(thread_id)
-                await tx.execute(
-                    "INSERT INTO threads (thread_id, kind, title, owner, status, created_at, "
-                    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (thread_id, kind.value, _title(title or ""), owner, "running", now, now),
-                )
-                info = ThreadInfo(
-                    thread_id, kind, _title(title or ""), owner, ThreadStatus.RUNNING, now, now
-                )
-            else:
-                info = _info(row[:-1])
-                if row[-1] is not None or info.owner != owner:
-                    raise ThreadNotFound(thread_id)
-                if info.kind is not kind:
-                    raise WrongKind(thread_id, info.kind)
-            if not await self._take_lease(tx, thread_id, holder, now):
-                raise ThreadBusy()
-            await tx.execute(
-                "UPDATE threads SET status = ?, updated_at = ? WHERE thread_id = ?",
-                (ThreadStatus.RUNNING.value, now, thread_id),
+        else:
+            row = await self.db.fetchone(
+                f"UPDATE threads SET updated_at = ? WHERE thread_id = ? AND {matches} "
+                f"RETURNING {_THREAD_COLUMNS}",
+                (now, thread_id, LOCAL_OWNER, owner, kind.value),
             )
-        return info
+        if row is None:
+            await self._refuse(thread_id, owner)
+        assert row is not None
+        if not await self._take_lease(thread_id, holder, now):
+            raise ThreadBusy()
+        return _info(row)
 
-    async def _take_lease(self, tx: Transaction, thread_id: str, holder: str, now: float) -> bool:
-        taken = await tx.execute(
+    async def _refuse(self, thread_id: str, owner: str) -> None:
+        """Say why ``owner`` cannot run ``thread_id``."""
+        row = await self.db.fetchone(
+            f"SELECT {_THREAD_COLUMNS}, deleted_at FROM threads WHERE thread_id = ?", (thread_id,)
+        )
+        if row is None or row[-1] is not None:
+            raise ThreadNotFound(thread_id)
+        info = _info(row[:-1])
+        if info.owner != owner:
+            raise ThreadNotFound(thread_id)
+        raise WrongKind(thread_id, info.kind)
+
+    async def _take_lease(self, thread_id: str, holder: str, now: float) -> bool:
+        taken = await self.db.execute(
             "INSERT INTO leases (thread_id, holder, expires_at) VALUES (?, ?, ?) "
             "ON CONFLICT (thread_id) DO UPDATE SET holder = excluded.holder, "
             "expires_at = excluded.expires_at WHERE leases.expires_at < ?",
@@ -206,11 +219,13 @@ class ThreadStore:
         )
         if taken:
             return True
-        current = await tx.fetchone("SELECT holder FROM leases WHERE thread_id = ?", (thread_id,))
+        current = await self.db.fetchone(
+            "SELECT holder FROM leases WHERE thread_id = ?", (thread_id,)
+        )
         if current is None or not _holder_is_dead(str(current[0])):
             return False
         return bool(
-            await tx.execute(
+            await self.db.execute(
                 "UPDATE leases SET holder = ?, expires_at = ? WHERE thread_id = ? AND holder = ?",
                 (holder, now + self.lease_seconds, thread_id, current[0]),
             )
@@ -227,16 +242,21 @@ class ThreadStore:
             )
         )
 
-    async def end_run(self, thread_id: str, holder: str, status: ThreadStatus) -> None:
-        """Release ``holder``'s lease and record how the run ended."""
-        async with self.db.transaction() as tx:
-            await tx.execute(
-                "DELETE FROM leases WHERE thread_id = ? AND holder = ?", (thread_id, holder)
+    async def end_run(
+        self,
+        thread_id: str,
+        holder: str,
+        status: ThreadStatus,
+        previous: ThreadStatus | None = None,
+    ) -> None:
+        """Record how the run ended (unless it is ``previous`` again), then release the lease."""
+        if status is not previous:
+            await self.db.execute(
+                "UPDATE threads SET status = ? WHERE thread_id = ?", (status.value, thread_id)
             )
-            await tx.execute(
-                "UPDATE threads SET status = ?, updated_at = ? WHERE thread_id = ?",
-                (status.value, time.time(), thread_id),
-            )
+        await self.db.execute(
+            "DELETE FROM leases WHERE thread_id = ? AND holder = ?", (thread_id, holder)
+        )
 
     async def is_running(self, thread_id: str) -> bool:
         """Whether a live run holds the thread's lease now."""
@@ -262,18 +282,27 @@ class ThreadStore:
         return _info(row) if row else None
 
     async def list_for(self, owner: str, limit: int = 50) -> list[ThreadInfo]:
-        """``owner``'s threads, most recently active first; a dead run shows as interrupted."""
+        """``owner``'s threads, most recently active first.
+
+        A thread whose lease is held is running; a lease left behind by a run whose process
+        died (or expired) means that run was interrupted.
+        """
         rows = await self.db.fetchall(
-            f"SELECT {_THREAD_COLUMNS} FROM threads "
-            "WHERE deleted_at IS NULL AND COALESCE(owner, ?) = ? "
-            "ORDER BY updated_at DESC LIMIT ?",
+            f"SELECT {', '.join('threads.' + c for c in _THREAD_COLUMNS.split(', '))}, "
+            "leases.holder, leases.expires_at FROM threads "
+            "LEFT JOIN leases ON leases.thread_id = threads.thread_id "
+            "WHERE threads.deleted_at IS NULL AND COALESCE(threads.owner, ?) = ? "
+            "ORDER BY threads.updated_at DESC LIMIT ?",
             (LOCAL_OWNER, owner, limit),
         )
-        infos = [_info(row) for row in rows]
+        now = time.time()
         out = []
-        for info in infos:
-            if info.status is ThreadStatus.RUNNING and not await self.is_running(info.thread_id):
-                info = ThreadInfo(**{**info.__dict__, "status": ThreadStatus.INTERRUPTED})
+        for row in rows:
+            info, holder, expires = _info(row[:-2]), row[-2], row[-1]
+            if holder is not None:
+                live = expires >= now and not _holder_is_dead(str(holder))
+                status = ThreadStatus.RUNNING if live else ThreadStatus.INTERRUPTED
+                info = ThreadInfo(**{**info.__dict__, "status": status})
             out.append(info)
         return out
 

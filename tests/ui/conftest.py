@@ -10,91 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from fakes.brain import Brain
 from fakes.openai_server import ScriptedOpenAI
 from fakes.search_server import FakeSearch
+from fakes.ui_server import ROOT, UiServer
 
-ROOT = Path(__file__).resolve().parents[2]
 USERS = "alice:secret1,bob:secret2"
-START_TIMEOUT_S = 30.0
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class UiServer:
-    """``python -m assistant ui`` on a local port, restartable on the same data directory."""
-
-    def __init__(self, env: dict[str, str], data_dir: Path, log: Path) -> None:
-        """Configure; ``start()`` runs it."""
-        self.env = env
-        self.data_dir = data_dir
-        self.log = log
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        """The base URL."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        """Start the server and wait until it answers."""
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "assistant", "ui", "--port", str(self.port)],
-                cwd=self.data_dir.parent,  # not the repository: the launcher must find it
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the UI server exited ({self.proc.returncode}):\n{self.tail()}")
-            try:
-                if httpx.get(f"{self.url}/auth/config", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"the UI server did not start in {START_TIMEOUT_S}s:\n{self.tail()}")
-
-    def kill(self) -> None:
-        """Kill -9: no shutdown hook runs, as in a crash."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        """Ctrl-C, as a person would; kill if it does not stop in time."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def tail(self, lines: int = 40) -> str:
-        """The end of the server's output."""
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
 
 
 @pytest.fixture(scope="package")

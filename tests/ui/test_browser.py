@@ -18,7 +18,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from fakes.brain import Brain
 from fakes.search_server import FakeSearch
-from tests.ui.conftest import ROOT, UiServer
+from fakes.ui_server import ROOT, UiServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [

@@ -20,9 +20,9 @@ import pytest
 import socketio
 
 from fakes.brain import Brain
+from fakes.chat_client import ChatClient, sign_in
 from fakes.openai_server import HttpError, ScriptedOpenAI
 from fakes.search_server import FakeSearch
-from tests.ui.client import ChatClient, sign_in
 from tests.ui.conftest import UiServer
 
 EDITED_PLAN = """Title: Tides, edited

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from playwright.async_api import async_playwright, expect
 
-from tests.ui.client import ChatClient
+from fakes.chat_client import ChatClient
 from tests.ui.conftest import UiServer, running
 from tests.ui.test_browser import CHROMIUM, FLAGS
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from fakes.chat_client import ChatClient, sign_in
 from fakes.openai_server import ScriptedOpenAI
-from tests.ui.client import ChatClient, sign_in
 from tests.ui.conftest import USERS, UiServer, running
 
 

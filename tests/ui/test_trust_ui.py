@@ -18,8 +18,8 @@ import pytest
 import socketio
 
 from fakes.brain import WORKER_PROMPT, Brain
+from fakes.chat_client import ChatClient, sign_in
 from fakes.openai_server import ScriptedOpenAI
-from tests.ui.client import ChatClient, sign_in
 from tests.ui.conftest import UiServer, running
 
 PASSWORDS = {"alice": "secret1", "bob": "secret2"}
