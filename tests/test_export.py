@@ -393,3 +393,12 @@ def test_docx_renders_greek_with_real_fonts_in_libreoffice(tmp_path: Path) -> No
     text = squash(" ".join(page.extract_text() for page in rendered.pages))
     for expected in INTERNATIONAL:
         assert expected in text
+
+
+def test_sources_written_as_a_list_are_link_targets_too() -> None:
+    markdown = "# T\n\nA [1] and [2].\n\n## Sources\n\n- [1] One — https://a.example/1\n"
+    markdown += "- [2] Two — https://a.example/2\n\n[1] again — https://a.example/3\n"
+    page = Page(html_of(markdown))
+    assert [attrs["id"] for _, attrs in page.tags if "id" in attrs] == ["source-1", "source-2"]
+    word = docx.Document(io.BytesIO(export_report(markdown, ".docx", title="T")))
+    assert word.element.body.xpath(".//w:bookmarkStart/@w:name") == ["source_1", "source_2"]

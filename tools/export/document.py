@@ -218,8 +218,19 @@ def _spans(children: list[Token]) -> list[Span]:
 
 
 def _mark_sources(blocks: list[Block]) -> set[int]:
-    """Anchor each ``[n] …`` entry under a Sources heading; return the entry numbers."""
+    """Anchor each ``[n] …`` entry under a Sources heading; return the entry numbers.
+
+    Entries are paragraphs (as the research graph writes them), lines of one paragraph, or
+    list items. Only the first entry of a number becomes its link target.
+    """
     entries: set[int] = set()
+
+    def anchor(paragraph: Block) -> None:
+        match = _SOURCE_ENTRY.match(plain_text(paragraph.spans) + " ")
+        if match and int(match.group(1)) not in entries:
+            paragraph.anchor = source_anchor(int(match.group(1)))
+            entries.add(int(match.group(1)))
+
     inside = False
     index = 0
     while index < len(blocks):
@@ -230,10 +241,12 @@ def _mark_sources(blocks: list[Block]) -> set[int]:
             split = _split_entries(block.spans)
             blocks[index : index + 1] = split
             for entry in split:
-                if match := _SOURCE_ENTRY.match(plain_text(entry.spans) + " "):
-                    entry.anchor = source_anchor(int(match.group(1)))
-                    entries.add(int(match.group(1)))
+                anchor(entry)
             index += len(split) - 1
+        elif inside and block.kind in ("bullets", "numbers"):
+            for item in block.items:
+                if item and item[0].kind == "paragraph":
+                    anchor(item[0])
         index += 1
     return entries
 

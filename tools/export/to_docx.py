@@ -76,6 +76,8 @@ class _Writer:
                     if num_id is not None:
                         _set_num(paragraph, num_id)
                     self.spans(paragraph, child.spans)
+                    if child.anchor:
+                        self.bookmark(paragraph, child.anchor)
                 elif child.kind in ("bullets", "numbers"):
                     self.list_block(child, depth + 1)
                 else:

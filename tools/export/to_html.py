@@ -64,7 +64,7 @@ def _block(block: Block) -> str:
         css = ' class="source"' if block.anchor else ""
         return f"<p{anchor}{css}>{_spans(block.spans)}</p>"
     if block.kind in ("bullets", "numbers"):
-        items = "\n".join(f"<li>{_item(item)}</li>" for item in block.items)
+        items = "\n".join(f"<li{_item_anchor(item)}>{_item(item)}</li>" for item in block.items)
         if block.kind == "bullets":
             return f"<ul>\n{items}\n</ul>"
         start = f' start="{block.start}"' if block.start != 1 else ""
@@ -77,6 +77,12 @@ def _block(block: Block) -> str:
     if block.kind == "rule":
         return "<hr>"
     return _table(block)
+
+
+def _item_anchor(blocks: list[Block]) -> str:
+    # A one-paragraph item is drawn without its <p>: the <li> carries the paragraph's id.
+    anchor = blocks[0].anchor if len(blocks) == 1 and blocks[0].kind == "paragraph" else None
+    return f' id="{escape(anchor)}"' if anchor else ""
 
 
 def _item(blocks: list[Block]) -> str:
