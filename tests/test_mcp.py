@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -279,31 +280,43 @@ def calculator_app(token: str) -> Callable[..., Awaitable[None]]:
     return guarded
 
 
+class CalculatorServer:
+    """The calculator served by uvicorn in a thread on 127.0.0.1 (token ``s3cret``)."""
+
+    def __init__(self) -> None:
+        app = calculator_app("s3cret")
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/mcp"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.server.force_exit = True  # do not wait for the client's open event stream
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+
+
 @pytest.fixture
-def http_server() -> Iterator[str]:
-    """The calculator on 127.0.0.1 (token ``s3cret``); yields its MCP url."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            calculator_app("s3cret"), host="127.0.0.1", port=0, log_config=None, lifespan="on"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
+def http_server() -> Iterator[CalculatorServer]:
+    server = CalculatorServer()
     try:
-        yield f"http://127.0.0.1:{port}/mcp"
+        yield server
     finally:
-        server.should_exit = True
-        thread.join(10)
+        server.stop()
 
 
-async def test_http_server_gets_the_configured_header(tmp_path: Path, http_server: str) -> None:
+async def test_http_server_gets_the_configured_header(
+    tmp_path: Path, http_server: CalculatorServer
+) -> None:
     servers = {
-        "calc": {"url": http_server, "headers": {"Authorization": "Bearer ${CALC_TOKEN}"}},
-        "nokey": {"type": "http", "url": http_server},
+        "calc": {"url": http_server.url, "headers": {"Authorization": "Bearer ${CALC_TOKEN}"}},
+        "nokey": {"type": "http", "url": http_server.url},
     }
     path = write_config(tmp_path, servers)
     configs = load_config(path, environ={"CALC_TOKEN": "s3cret"})
@@ -322,6 +335,33 @@ async def test_http_server_gets_the_configured_header(tmp_path: Path, http_serve
     assert nokey.error is not None and "HTTP 401" in nokey.error
 
 
+async def test_an_http_server_going_away_fails_the_call_with_a_reason(
+    tmp_path: Path, http_server: CalculatorServer
+) -> None:
+    servers = {"calc": {"url": http_server.url, "headers": {"Authorization": "Bearer s3cret"}}}
+    async with started(tmp_path, servers) as box:
+        add = by_name(box)["calc__add"]
+        assert await add.ainvoke({"a": 1, "b": 2}) == "3"
+        await asyncio.to_thread(http_server.stop)
+
+        took, error = await elapsed(add.ainvoke({"a": 1, "b": 2}))
+        calc = state(box, "calc")
+        await box.refresh()
+        retried = state(box, "calc")
+
+    assert isinstance(error, ToolException)
+    assert str(error) == (
+        f"The calc server failed while answering: cannot reach {http_server.url} "
+        "(connection refused)."
+    )
+    assert took < 5
+    assert calc == ("failed", f"cannot reach {http_server.url} (connection refused)")
+    assert retried == (
+        "failed",
+        f"could not start: cannot reach {http_server.url} (connection refused)",
+    )
+
+
 # --- failures ---
 
 
@@ -335,6 +375,7 @@ async def test_broken_servers_fail_with_a_reason_and_the_others_work(tmp_path: P
         missing, dies = state(box, "missing"), state(box, "dies")
         answer = await by_name(box)["good__echo"].ainvoke({"text": "hi"})
 
+    assert all("\n" not in (s.error or "") for s in box.status())
     assert missing[0] == "failed" and missing[1] is not None
     assert "no-such-server" in missing[1] and "no such program" in missing[1]
     assert dies == (
@@ -392,6 +433,23 @@ async def test_a_server_crashing_mid_call_is_reported_and_restarted(tmp_path: Pa
     assert failed[0] == "failed"
     assert restarted == ("connected", None)
     assert again == "flaky: back"
+
+
+async def test_a_server_killed_while_idle_is_marked_failed_and_restarted(tmp_path: Path) -> None:
+    log = tmp_path / "starts.log"
+    async with started(tmp_path, {"fake": fake("--log", str(log))}) as box:
+        os.kill(int(log.read_text().split()[1]), signal.SIGKILL)
+        for _ in range(100):  # the toolbox notices on its own, without a call
+            if box.status()[0].state == "failed":
+                break
+            await asyncio.sleep(0.05)
+        killed = state(box, "fake")
+        await box.refresh()
+        answer = await by_name(box)["fake__echo"].ainvoke({"text": "again"})
+
+    assert killed == ("failed", "stopped unexpectedly")
+    assert answer == "fake: again"
+    assert len(log.read_text().splitlines()) == 2
 
 
 async def test_a_server_that_cannot_start_is_retried_at_most_once_per_interval(

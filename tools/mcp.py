@@ -372,6 +372,7 @@ class _StderrTail:
         self.server = server
         self.writer = os.fdopen(write_fd, "w")  # the child's stderr; closed here once spawned
         self.lines: deque[str] = deque(maxlen=_STDERR_LINES)
+        self.count = self.seen = 0  # lines so far; lines before the last good answer
         self.done = anyio.Event()
         self._reader = os.fdopen(read_fd, "rb", buffering=0)
 
@@ -401,11 +402,14 @@ class _StderrTail:
         line = raw.decode(errors="replace").strip()
         if line:
             self.lines.append(line)
+            self.count += 1
             logger.debug("MCP server %s: %s", self.server, line)
 
     def note(self) -> str:
-        """`` (last error output: ...)`` or nothing."""
-        return f" (last error output: {_short(self.lines[-1], 200)})" if self.lines else ""
+        """`` (last error output: ...)`` if the server wrote any since its last good answer."""
+        if self.count == self.seen:
+            return ""
+        return f" (last error output: {_short(self.lines[-1], 200)})"
 
 
 async def _forward(
@@ -485,6 +489,11 @@ class _Connection:
     def note(self) -> str:
         return self.stderr.note() if self.stderr else ""
 
+    def answered(self) -> None:
+        """The server answered well: what it wrote so far explains no later failure."""
+        if self.stderr:
+            self.stderr.seen = self.stderr.count
+
 
 class _Route:
     """Stands in for the ``ClientSession`` in the adapter's tools: calls go to the live session."""
@@ -550,6 +559,7 @@ class _Server:
                 try:
                     limit = self.box.start_timeout
                     self._listed(await _unless_gone(conn.wake, _list_tools(session), limit))
+                    conn.answered()
                     return
                 except Exception as exc:
                     why = (
@@ -631,6 +641,7 @@ class _Server:
             conn.stop()
             return
         conn.session, conn.was_connected = session, True
+        conn.answered()
         self.state = "connected"
         self._listed(listed)
         conn.ready.set()
@@ -701,7 +712,9 @@ class _Server:
             raise ToolException(f"{self.label} is not available right now: {why}.")
         timeout = self.config.timeout
         try:
-            return await _unless_gone(conn.wake, session.call_tool(tool, arguments), timeout)
+            result = await _unless_gone(conn.wake, session.call_tool(tool, arguments), timeout)
+            conn.answered()
+            return result
         except TimeoutError:
             reason = f"did not answer a call to {tool} within {timeout:g} s"
             self._failed(conn, reason, explain=False)
