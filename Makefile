@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup pdf-libs run chat test lint browser bench clean
+.PHONY: setup pdf-libs run chat test lint browser mcp-servers bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,11 +44,21 @@ browser:
 	  else echo "note: /usr/bin/chromium is missing (apt-get install chromium); the browser test will be skipped"; fi; \
 	fi
 
-test: lint browser  ## lint, type-check and run every test
+# The MCP tests start a real MCP server from PyPI. Servers depend on mcp 2.x while our client
+# (langchain-mcp-adapters) needs mcp 1.x, so each lives in its own virtualenv, started by path.
+MCP_TIME := .venv-mcp/time/bin/mcp-server-time
+
+$(MCP_TIME):
+	$(PYTHON) -m venv .venv-mcp/time
+	.venv-mcp/time/bin/pip install --quiet "mcp-server-time==2026.10.19"
+
+mcp-servers: $(MCP_TIME)
+
+test: lint browser mcp-servers  ## lint, type-check and run every test
 	$(BIN)/pytest
 
 bench: setup  ## speed figures against the scripted servers (not part of the tests)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-mcp .pytest_cache .mypy_cache .ruff_cache
