@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,20 +143,21 @@ class Engine:
 
     async def chat(
         self, thread_id: str, text: str, *, owner: str, choices: Choices | None = None
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event, None]:
         """Send the person's message on ``thread_id`` and stream the turn."""
         text = validate_message(text)
         context = self.context(owner, choices)
         self.models.check()
         payload = {"messages": [("user", text)]}
-        async for event in self._run(
-            thread_id, ThreadKind.CHAT, context, _constant(payload), title=text
-        ):
-            yield event
+        async with contextlib.aclosing(
+            self._run(thread_id, ThreadKind.CHAT, context, _constant(payload), title=text)
+        ) as run:
+            async for event in run:
+                yield event
 
     async def research(
         self, thread_id: str, topic: str, *, owner: str, choices: Choices | None = None
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event, None]:
         """Start research on ``topic`` on a new research thread."""
         topic = validate_message(topic, what="topic")
         context = self.context(owner, choices)
@@ -168,10 +169,11 @@ class Engine:
             "run_id": run_id_for(thread_id, ACTION),
             "needs_review": ACTION in context.approve,
         }
-        async for event in self._run(
-            thread_id, ThreadKind.RESEARCH, context, _constant(payload), title=topic
-        ):
-            yield event
+        async with contextlib.aclosing(
+            self._run(thread_id, ThreadKind.RESEARCH, context, _constant(payload), title=topic)
+        ) as run:
+            async for event in run:
+                yield event
 
     async def resume(
         self,
@@ -180,7 +182,7 @@ class Engine:
         *,
         owner: str,
         choices: Choices | None = None,
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event, None]:
         """Answer pending approvals (``{interrupt_id: resume value}``) and stream on.
 
         Each answer is recorded before it is applied, once: an answer to a question that
@@ -201,12 +203,13 @@ class Engine:
             await self.storage.threads.record_decisions(thread_id, dict(answers), owner)
             return Command(resume={**decided, **answers}), self._still_running(state)
 
-        async for event in self._run(thread_id, info.kind, context, payload):
-            yield event
+        async with contextlib.aclosing(self._run(thread_id, info.kind, context, payload)) as run:
+            async for event in run:
+                yield event
 
     async def continue_run(
         self, thread_id: str, *, owner: str, choices: Choices | None = None
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event, None]:
         """Re-run from the last checkpoint (after Stop, a failure or a crash).
 
         Answers recorded before the cut are applied again, so nothing is asked twice.
@@ -222,8 +225,9 @@ class Engine:
                 raise InputError("This conversation is waiting for your decision first.")
             return (Command(resume=decided) if decided else None), self._still_running(state)
 
-        async for event in self._run(thread_id, info.kind, context, payload):
-            yield event
+        async with contextlib.aclosing(self._run(thread_id, info.kind, context, payload)) as run:
+            async for event in run:
+                yield event
 
     async def _run(
         self,
@@ -233,7 +237,7 @@ class Engine:
         payload: Callable[[], Awaitable[tuple[Any, list[Event]]]],
         *,
         title: str | None = None,
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event, None]:
         """Take the lease, stream the graph, record how the run ended, release the lease.
 
         ``payload()`` runs under the lease: the graph's input, and events to send first.
@@ -276,9 +280,15 @@ class Engine:
             for event in preface:
                 yield event
             waiting = False
-            async for event in translate(stream, self.labels):
-                waiting = waiting or isinstance(event, ApprovalNeeded)
-                yield event
+            # Both closed here, in order, however the run ends: a stopped run's graph must
+            # not be left to the garbage collector (its clean-up then fails).
+            async with (
+                contextlib.aclosing(stream),
+                contextlib.aclosing(translate(stream, self.labels)) as events,
+            ):
+                async for event in events:
+                    waiting = waiting or isinstance(event, ApprovalNeeded)
+                    yield event
             status = ThreadStatus.WAITING if waiting else await self._ended(thread_id, kind)
         except (asyncio.CancelledError, GeneratorExit):
             status = ThreadStatus.INTERRUPTED

@@ -12,7 +12,7 @@ LangGraph's stream, and tools write their own events with LangGraph's stream wri
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -163,7 +163,7 @@ TOOL_EVENTS = (Activity, Progress, Document)
 
 async def translate(
     stream: AsyncIterator[Any], labels: Mapping[str, str] | None = None
-) -> AsyncIterator[Event]:
+) -> AsyncGenerator[Event, None]:
     """Events from ``astream(..., stream_mode=["messages", "updates", "custom"], subgraphs=True)``.
 
     ``labels``: a person's name for each tool ("Research", "Web search").

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
@@ -105,10 +105,10 @@ class TurnView:
         self.boards: dict[str, tuple[cl.Message, Progress]] = {}
         self.asked: list[ApprovalNeeded] = []
 
-    async def draw(self, events: AsyncIterator[Event]) -> list[ApprovalNeeded]:
+    async def draw(self, events: AsyncGenerator[Event, None]) -> list[ApprovalNeeded]:
         """Show every event of ``events`` as it arrives; the questions the run stopped at."""
         self.asked = []
-        async with aclosing(events) as stream:  # type: ignore[type-var]  # ends the engine's run
+        async with aclosing(events) as stream:  # closing it ends the engine's run at once
             async for event in stream:
                 await self.show(event)
         await self.end_answer()
