@@ -21,13 +21,22 @@ from fakes.openai_server import ScriptedOpenAI
 from fakes.search_server import FakeSearch
 
 ROOT = Path(__file__).resolve().parent.parent
+SETTING_PREFIXES = (
+    "OPENAI_",
+    "ASSISTANT_",
+    "SEARXNG_",
+    "TAVILY_",
+    "CHAINLIT_",
+    "PHOENIX_",  # tests never trace to the person's Phoenix
+    "OTEL_",
+)
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No setting leaks in from the machine running the tests."""
+    """No setting (nor tracing endpoint) leaks in from the machine running the tests."""
     for name in list(os.environ):
-        if name.startswith(("OPENAI_", "ASSISTANT_", "SEARXNG_", "TAVILY_", "CHAINLIT_")):
+        if name.startswith(SETTING_PREFIXES):
             monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
 
@@ -74,11 +83,7 @@ async def engine(settings: Settings) -> AsyncIterator[Engine]:
 @pytest.fixture
 def cli_env(settings: Settings) -> dict[str, str]:
     """Environment for running the ``assistant`` command as a subprocess."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("OPENAI_", "ASSISTANT_", "SEARXNG_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SETTING_PREFIXES)}
     env.update(
         OPENAI_BASE_URL=str(settings.openai_base_url),
         ASSISTANT_DATA_DIR=str(settings.data_dir),
