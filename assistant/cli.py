@@ -86,22 +86,29 @@ def _say(text: str) -> None:
 
 
 async def _dispatch(args: argparse.Namespace) -> int:
+    import os
     import warnings
 
     from assistant.engine import Engine
     from assistant.errors import validate_message
     from assistant.settings import load_settings
+    from assistant.tracing import setup_tracing
 
     warnings.filterwarnings("ignore", message="Pydantic serializer warnings")
     settings = load_settings()
     if args.command == "research":
         validate_message(args.topic, what="topic")
-    async with Engine.open(settings) as engine:
-        if args.command == "threads":
-            return await _threads(engine)
-        if args.command == "research":
-            return await _research(engine, args)
-        return await _chat(engine, args.thread)
+    tracing = setup_tracing(os.environ)  # None unless PHOENIX_COLLECTOR_ENDPOINT is set
+    try:
+        async with Engine.open(settings, tracing) as engine:
+            if args.command == "threads":
+                return await _threads(engine)
+            if args.command == "research":
+                return await _research(engine, args)
+            return await _chat(engine, args.thread)
+    finally:
+        if tracing is not None:
+            await asyncio.to_thread(tracing.shutdown)  # exports the last spans
 
 
 async def _threads(engine: Engine) -> int:

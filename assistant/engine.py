@@ -9,7 +9,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from langgraph.types import Command
@@ -24,6 +24,9 @@ from assistant.storage import AppStore, ThreadInfo, open_checkpointer
 from assistant.supervisor import build_supervisor
 from assistant.toolbox import build_tools
 from tools.search import SearchProvider, make_provider
+
+if TYPE_CHECKING:
+    from assistant.tracing import Tracing
 
 STREAM_MODES = ["messages", "updates", "custom"]
 
@@ -58,10 +61,16 @@ class Engine:
     """Everything a face needs, with one lifetime."""
 
     def __init__(
-        self, settings: Settings, store: AppStore, checkpointer: Any, http: httpx.AsyncClient
+        self,
+        settings: Settings,
+        store: AppStore,
+        checkpointer: Any,
+        http: httpx.AsyncClient,
+        tracing: Tracing | None = None,
     ) -> None:
         """Build the graphs; use ``Engine.open`` instead of calling this."""
         self.settings = settings
+        self.tracing = tracing
         self.store = store
         self.checkpointer = checkpointer
         self.http = http
@@ -89,15 +98,18 @@ class Engine:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def open(cls, settings: Settings) -> AsyncIterator[Engine]:
-        """Open the databases and clients; close them all on exit."""
+    async def open(
+        cls, settings: Settings, tracing: Tracing | None = None
+    ) -> AsyncIterator[Engine]:
+        """Open the databases and clients; close them all on exit. ``tracing``: from
+        ``assistant.tracing.setup_tracing``, owned (and shut down) by the caller."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = await AppStore.open(settings.store_path, settings.db_timeout)
         try:
             checkpointer = await open_checkpointer(settings.checkpoint_path, settings.db_timeout)
             try:
                 async with httpx.AsyncClient(timeout=settings.search_timeout) as http:
-                    yield cls(settings, store, checkpointer, http)
+                    yield cls(settings, store, checkpointer, http, tracing)
             finally:
                 await checkpointer.conn.close()
         finally:
@@ -107,7 +119,7 @@ class Engine:
         return self.research if kind == "research" else self.supervisor
 
     async def _run(
-        self, kind: str, thread_id: str, payload: Any, options: RunConfig
+        self, kind: str, thread_id: str, payload: Any, options: RunConfig, owner: str | None = None
     ) -> AsyncIterator[Event]:
         config = configurable(
             check_thread_id(thread_id),
@@ -117,11 +129,13 @@ class Engine:
         )
         # "sync": each step's checkpoint is written before the next step starts, so a
         # process killed mid-turn never loses what the person already sent.
-        stream = self._graph(kind).astream(
-            payload, config, stream_mode=STREAM_MODES, subgraphs=True, durability="sync"
-        )
-        async for event in translate(stream):
-            yield event
+        traced = self.tracing.run(thread_id, owner) if self.tracing else contextlib.nullcontext()
+        with traced:  # every span of this run carries the thread id (and the owner)
+            stream = self._graph(kind).astream(
+                payload, config, stream_mode=STREAM_MODES, subgraphs=True, durability="sync"
+            )
+            async for event in translate(stream):
+                yield event
 
     async def chat(
         self,
@@ -135,7 +149,8 @@ class Engine:
         text = validate_message(text)
         self.models.check()
         await self.store.touch_thread(thread_id, kind="chat", title=text, owner=owner)
-        async for event in self._run("chat", thread_id, {"messages": [("user", text)]}, options):
+        payload = {"messages": [("user", text)]}
+        async for event in self._run("chat", thread_id, payload, options, owner):
             yield event
 
     async def research_run(
@@ -158,6 +173,7 @@ class Engine:
         *,
         kind: str = "chat",
         options: RunConfig = RunConfig(),
+        owner: str | None = None,
     ) -> AsyncIterator[Event]:
         """Answer pending approvals (``{interrupt_id: resume value}``) and stream on."""
         self.models.check()
@@ -168,15 +184,20 @@ class Engine:
         info = await self.store.get_thread(thread_id)
         if info:
             await self.store.touch_thread(thread_id, kind=info.kind, title=info.title)
-        async for event in self._run(kind, thread_id, Command(resume=answers), options):
+        async for event in self._run(kind, thread_id, Command(resume=answers), options, owner):
             yield event
 
     async def continue_run(
-        self, thread_id: str, *, kind: str = "chat", options: RunConfig = RunConfig()
+        self,
+        thread_id: str,
+        *,
+        kind: str = "chat",
+        options: RunConfig = RunConfig(),
+        owner: str | None = None,
     ) -> AsyncIterator[Event]:
         """Re-run from the last checkpoint (after an error or a crash)."""
         self.models.check()
-        async for event in self._run(kind, thread_id, None, options):
+        async for event in self._run(kind, thread_id, None, options, owner):
             yield event
 
     async def snapshot(self, thread_id: str, *, kind: str = "chat") -> Any:
