@@ -140,7 +140,9 @@ class Conversation:
         if not (await self.engine.snapshot(self.thread_id)).next:
             await cl.Message(content="Nothing is left to continue in this conversation.").send()
             return
-        await view.draw(self.engine.continue_run(self.thread_id, options=self.options))
+        await view.draw(
+            self.engine.continue_run(self.thread_id, options=self.options, owner=self.owner)
+        )
         await self._answer_pending(view)
 
     async def _answer_pending(self, view: TurnView) -> None:
@@ -159,7 +161,9 @@ class Conversation:
                     answers[approval.interrupt_id] = answer
             finally:
                 self.asking = False
-            await view.draw(self.engine.resume(self.thread_id, answers, options=self.options))
+            await view.draw(
+                self.engine.resume(self.thread_id, answers, options=self.options, owner=self.owner)
+            )
 
     async def _run(self, work: Work, *, wait: bool) -> None:
         """Start ``work`` as this conversation's one task; ``wait`` for it, or not."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from fastapi import FastAPI
 
 from assistant.engine import Engine
 from assistant.settings import Settings
+from assistant.tracing import setup_tracing
 from assistant.ui.datalayer import OrderedDataLayer, build_data_layer, ensure_schema
 from assistant.ui.files import LocalFileStorage
 
@@ -53,18 +55,22 @@ class Runtime:
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
-        """Create or upgrade the history schema and open the engine."""
+        """Create or upgrade the history schema, turn tracing on if it is configured (see
+        ``assistant.tracing``) and open the engine."""
         await asyncio.to_thread(ensure_schema, history_path(settings), settings.db_timeout)
         stack = contextlib.AsyncExitStack()
         try:
-            engine = await stack.enter_async_context(Engine.open(settings))
+            tracing = setup_tracing(os.environ)
+            if tracing is not None:
+                stack.push_async_callback(asyncio.to_thread, tracing.shutdown)
+            engine = await stack.enter_async_context(Engine.open(settings, tracing))
         except BaseException:
             await stack.aclose()
             raise
         return cls(settings, engine, LocalFileStorage(files_dir(settings)), stack)
 
     async def close(self) -> None:
-        """Close the engine's connections and clients."""
+        """Close the engine's connections and clients; export the last spans."""
         await self._exit.aclose()
 
 
