@@ -154,12 +154,18 @@ def setup_tracing(environ: Mapping[str, str]) -> Tracing | None:
 
 
 def _install(config: TracingConfig) -> Tracing:
-    from openinference.instrumentation.langchain import LangChainInstrumentor
-    from openinference.semconv.resource import ResourceAttributes
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    try:
+        from openinference.instrumentation.langchain import LangChainInstrumentor
+        from openinference.semconv.resource import ResourceAttributes
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    except ImportError as exc:
+        raise TracingError(
+            f"{ENDPOINT_ENV} is set but a tracing package is missing ({exc.name}): "
+            'pip install -e ".[tracing]" opentelemetry-exporter-otlp-proto-http'
+        ) from None
 
     resource = Resource.create(
         {ResourceAttributes.PROJECT_NAME: config.project, SERVICE_NAME: "assistant"}
