@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run chat test lint browser bench clean
+.PHONY: setup run chat test lint browser postgres bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,15 @@ browser:
 	  else echo "note: /usr/bin/chromium is missing (apt-get install chromium); the browser test will be skipped"; fi; \
 	fi
 
-test: lint browser  ## lint, type-check and run every test
+# The PostgreSQL tests start a throwaway server from Debian's postgresql-15 (fakes/postgres.py).
+postgres:
+	@if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15 >/dev/null; \
+	  else echo "note: /usr/lib/postgresql/15/bin/initdb is missing (apt-get install postgresql-15); the PostgreSQL tests will be skipped"; fi; \
+	fi
+
+test: lint browser postgres  ## lint, type-check and run every test
 	$(BIN)/pytest
 
 bench: setup  ## speed figures against the scripted servers (not part of the tests)

@@ -18,6 +18,7 @@ from assistant.settings import Settings
 from fakes import local_settings
 from fakes.brain import Brain
 from fakes.openai_server import ScriptedOpenAI
+from fakes.postgres import PostgresUnavailable, TempPostgres, find_bin_dir, install_with_apt
 from fakes.search_server import FakeSearch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,3 +100,29 @@ def cli_env(settings: Settings) -> dict[str, str]:
 def assistant_command() -> list[str]:
     """How to run the CLI in a subprocess with this interpreter."""
     return [sys.executable, "-m", "assistant"]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[TempPostgres]:
+    """A throwaway PostgreSQL server for the session; as root on Debian, a missing
+    ``postgresql-15`` is installed with apt-get first (skipped only if that is impossible)."""
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        try:
+            bin_dir = install_with_apt()
+        except PostgresUnavailable as exc:
+            pytest.skip(str(exc))
+    with TempPostgres(bin_dir) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: TempPostgres) -> str:
+    """``postgresql://postgres@127.0.0.1:PORT/postgres`` of the session's server."""
+    return postgres_server.url
+
+
+@pytest.fixture
+def postgres_db(postgres_server: TempPostgres) -> str:
+    """The URL of a fresh, empty database for this test."""
+    return postgres_server.create_database()
