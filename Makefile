@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run chat test lint browser postgres bench clean
+.PHONY: setup run chat test lint browser postgres phoenix bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +44,25 @@ postgres:
 test: lint browser postgres  ## lint, type-check and run every test
 	$(BIN)/pytest
 
+# A local Phoenix (traces UI) in its own virtualenv: its many dependencies never touch .venv.
+# The UI and OTLP/HTTP listen on 127.0.0.1 only; Phoenix's OTLP/gRPC port (4317, or
+# PHOENIX_GRPC_PORT) always listens on every interface. Checked with arize-phoenix 20.26.
+PHOENIX_VENV := .venv-phoenix
+PHOENIX_PORT ?= 6006
+
+$(PHOENIX_VENV)/.installed:
+	$(PYTHON) -m venv $(PHOENIX_VENV)
+	$(PHOENIX_VENV)/bin/pip install --quiet --upgrade pip
+	$(PHOENIX_VENV)/bin/pip install --quiet "arize-phoenix>=20"
+	touch $@
+
+phoenix: $(PHOENIX_VENV)/.installed  ## Phoenix on http://localhost:6006 (loopback only); traces in .data/phoenix
+	@echo "then, in another shell: export PHOENIX_COLLECTOR_ENDPOINT=http://localhost:$(PHOENIX_PORT)"
+	PHOENIX_WORKING_DIR=$(CURDIR)/.data/phoenix PHOENIX_HOST=127.0.0.1 PHOENIX_PORT=$(PHOENIX_PORT) \
+	  $(PHOENIX_VENV)/bin/phoenix serve
+
 bench: setup  ## speed figures against the scripted servers (not part of the tests)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PHOENIX_VENV) .pytest_cache .mypy_cache .ruff_cache
