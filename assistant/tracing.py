@@ -108,8 +108,8 @@ def _parse_headers(text: str) -> dict[str, str]:
 class Tracing:
     """The process's tracer provider and LangChain instrumentation; see ``setup_tracing``."""
 
-    def __init__(self, config: TracingConfig, provider: Any, instrumentor: Any) -> None:
-        """Use ``setup_tracing``."""
+    def __init__(self, config: TracingConfig, provider: Any, instrumentor: Any | None) -> None:
+        """Use ``setup_tracing``. ``instrumentor``: the one we turned on, to turn off."""
         self.config = config
         self.provider = provider
         self._instrumentor = instrumentor
@@ -124,13 +124,9 @@ class Tracing:
         with using_attributes(session_id=thread_id, user_id=owner or ""):
             yield
 
-    def flush(self, timeout_s: float = EXPORT_TIMEOUT_S) -> bool:
-        """Export the spans waiting in the batch now; False if it did not finish in time."""
-        return bool(self.provider.force_flush(int(timeout_s * 1000)))
-
     def shutdown(self) -> None:
         """Stop instrumenting, export what is left and close the exporter (blocks briefly)."""
-        if self._instrumentor.is_instrumented_by_opentelemetry:
+        if self._instrumentor is not None and self._instrumentor.is_instrumented_by_opentelemetry:
             self._instrumentor.uninstrument()
         self.provider.shutdown()
 
@@ -179,6 +175,6 @@ def _install(config: TracingConfig) -> Tracing:
     instrumentor = LangChainInstrumentor()  # one instance per process (BaseInstrumentor)
     if instrumentor.is_instrumented_by_opentelemetry:
         log.warning("LangChain was already instrumented: spans keep their earlier destination")
-    else:
-        instrumentor.instrument(tracer_provider=provider, separate_trace_from_runtime_context=True)
+        return Tracing(config, provider, None)
+    instrumentor.instrument(tracer_provider=provider, separate_trace_from_runtime_context=True)
     return Tracing(config, provider, instrumentor)

@@ -24,6 +24,10 @@ OPENINFERENCE_SCOPE = "openinference.instrumentation.langchain"
 @pytest.fixture
 def receiver() -> Iterator[OtlpReceiver]:
     """A local OTLP/HTTP collector standing in for Phoenix."""
+    pytest.importorskip(
+        "openinference.instrumentation.langchain",
+        reason="the tracing extra is not installed: pip install -e '.[tracing]'",
+    )
     with OtlpReceiver() as started:
         yield started
 
