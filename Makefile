@@ -4,12 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup pdf-libs run chat test lint browser mcp-servers bench clean
+.PHONY: setup pdf-libs run chat test lint browser mcp-servers postgres phoenix bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
+	# Tracing second, against what is installed: seconds, instead of minutes of backtracking.
+	$(BIN)/pip install --quiet -e ".[dev,tracing]"
 	touch $(STAMP)
 
 setup: $(STAMP) pdf-libs
@@ -54,11 +56,36 @@ $(MCP_TIME):
 
 mcp-servers: $(MCP_TIME)
 
-test: lint browser mcp-servers  ## lint, type-check and run every test
+# The PostgreSQL tests start a throwaway server from Debian's postgresql-15 (fakes/postgres.py).
+postgres:
+	@if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15 >/dev/null; \
+	  else echo "note: /usr/lib/postgresql/15/bin/initdb is missing (apt-get install postgresql-15); the PostgreSQL tests will be skipped"; fi; \
+	fi
+
+test: lint browser mcp-servers postgres  ## lint, type-check and run every test
 	$(BIN)/pytest
+
+# A local Phoenix (traces UI) in its own virtualenv: its many dependencies never touch .venv.
+# The UI and OTLP/HTTP listen on 127.0.0.1 only; Phoenix's OTLP/gRPC port (4317, or
+# PHOENIX_GRPC_PORT) always listens on every interface. Checked with arize-phoenix 20.26.
+PHOENIX_VENV := .venv-phoenix
+PHOENIX_PORT ?= 6006
+
+$(PHOENIX_VENV)/.installed:
+	$(PYTHON) -m venv $(PHOENIX_VENV)
+	$(PHOENIX_VENV)/bin/pip install --quiet --upgrade pip
+	$(PHOENIX_VENV)/bin/pip install --quiet "arize-phoenix>=20"
+	touch $@
+
+phoenix: $(PHOENIX_VENV)/.installed  ## Phoenix on http://localhost:6006 (loopback only); traces in .data/phoenix
+	@echo "then, in another shell: export PHOENIX_COLLECTOR_ENDPOINT=http://localhost:$(PHOENIX_PORT)"
+	PHOENIX_WORKING_DIR=$(CURDIR)/.data/phoenix PHOENIX_HOST=127.0.0.1 PHOENIX_PORT=$(PHOENIX_PORT) \
+	  $(PHOENIX_VENV)/bin/phoenix serve
 
 bench: setup  ## speed figures against the scripted servers (not part of the tests)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .venv-mcp .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-mcp $(PHOENIX_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -112,6 +112,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
     from assistant.engine import Engine, check_thread_id
     from assistant.errors import validate_message
     from assistant.settings import load_settings
+    from assistant.tracing import setup_tracing
 
     warnings.filterwarnings("ignore", message="Pydantic serializer warnings")
     settings = load_settings()
@@ -119,17 +120,21 @@ async def _dispatch(args: argparse.Namespace) -> int:
         validate_message(args.topic, what="topic")
         if args.out is not None:
             _check_out(args.out)
-    for name in ("thread",):
-        if getattr(args, name, None):
-            check_thread_id(getattr(args, name))
-    async with Engine.open(settings) as engine:
-        if args.command == "threads":
-            return await _threads(engine)
-        if args.command == "delete":
-            return await _delete(engine, args.thread)
-        if args.command == "research":
-            return await _research(engine, args)
-        return await _chat(engine, args.thread)
+    if getattr(args, "thread", None):
+        check_thread_id(args.thread)
+    tracing = setup_tracing(os.environ)  # None unless PHOENIX_COLLECTOR_ENDPOINT is set
+    try:
+        async with Engine.open(settings, tracing) as engine:
+            if args.command == "threads":
+                return await _threads(engine)
+            if args.command == "delete":
+                return await _delete(engine, args.thread)
+            if args.command == "research":
+                return await _research(engine, args)
+            return await _chat(engine, args.thread)
+    finally:
+        if tracing is not None:
+            await asyncio.to_thread(tracing.shutdown)  # exports the last spans
 
 
 def _check_out(path: Path) -> None:

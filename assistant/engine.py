@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from langgraph.types import Command
@@ -41,6 +41,9 @@ from assistant.storage import (
     open_storage,
 )
 from assistant.toolbox import build_tools
+
+if TYPE_CHECKING:
+    from assistant.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +98,16 @@ def _config(thread_id: str) -> Any:
 class Engine:
     """Everything a face needs, with one lifetime."""
 
-    def __init__(self, settings: Settings, storage: Storage, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        storage: Storage,
+        http: httpx.AsyncClient,
+        tracing: Tracing | None = None,
+    ) -> None:
         """Build the graphs; use ``Engine.open`` instead of calling this."""
         self.settings = settings
+        self.tracing = tracing
         self.storage = storage
         self.models = ModelFactory(settings)
         self.search = SearchService(settings, http)
@@ -127,13 +137,19 @@ class Engine:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def open(cls, settings: Settings) -> AsyncIterator[Engine]:
-        """Open the databases and clients; close them all on exit."""
+    async def open(
+        cls, settings: Settings, tracing: Tracing | None = None
+    ) -> AsyncIterator[Engine]:
+        """Open the databases and clients; close them all on exit.
+
+        ``tracing``: from ``assistant.tracing.setup_tracing``, owned (and shut down) by the
+        caller; every run is then traced with its thread as the session and its owner.
+        """
         async with (
             open_storage(settings, CHECKPOINTED) as storage,
             httpx.AsyncClient(timeout=settings.search_timeout) as http,
         ):
-            yield cls(settings, storage, http)
+            yield cls(settings, storage, http, tracing)
 
     def context(self, owner: str, choices: Choices | None = None) -> RunContext:
         """The context of a run for ``owner`` with their ``choices``."""
@@ -282,13 +298,19 @@ class Engine:
             waiting = False
             # Both closed here, in order, however the run ends: a stopped run's graph must
             # not be left to the garbage collector (its clean-up then fails).
-            async with (
-                contextlib.aclosing(stream),
-                contextlib.aclosing(translate(stream, self.labels)) as events,
-            ):
-                async for event in events:
-                    waiting = waiting or isinstance(event, ApprovalNeeded)
-                    yield event
+            traced = (
+                self.tracing.run(thread_id, context.owner)
+                if self.tracing is not None
+                else contextlib.nullcontext()
+            )
+            with traced:  # every span of this run carries the thread and the owner
+                async with (
+                    contextlib.aclosing(stream),
+                    contextlib.aclosing(translate(stream, self.labels)) as events,
+                ):
+                    async for event in events:
+                        waiting = waiting or isinstance(event, ApprovalNeeded)
+                        yield event
             status = ThreadStatus.WAITING if waiting else await self._ended(thread_id, kind)
         except (asyncio.CancelledError, GeneratorExit):
             status = ThreadStatus.INTERRUPTED

@@ -18,16 +18,26 @@ from assistant.settings import Settings
 from fakes import local_settings
 from fakes.brain import Brain
 from fakes.openai_server import ScriptedOpenAI
+from fakes.postgres import PostgresUnavailable, TempPostgres, find_bin_dir, install_with_apt
 from fakes.search_server import FakeSearch
 
 ROOT = Path(__file__).resolve().parent.parent
+SETTING_PREFIXES = (
+    "OPENAI_",
+    "ASSISTANT_",
+    "SEARXNG_",
+    "TAVILY_",
+    "CHAINLIT_",
+    "PHOENIX_",  # tests never trace to the person's Phoenix
+    "OTEL_",
+)
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No setting leaks in from the machine running the tests."""
+    """No setting (nor tracing endpoint) leaks in from the machine running the tests."""
     for name in list(os.environ):
-        if name.startswith(("OPENAI_", "ASSISTANT_", "SEARXNG_", "TAVILY_", "CHAINLIT_")):
+        if name.startswith(SETTING_PREFIXES):
             monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
 
@@ -74,11 +84,7 @@ async def engine(settings: Settings) -> AsyncIterator[Engine]:
 @pytest.fixture
 def cli_env(settings: Settings) -> dict[str, str]:
     """Environment for running the ``assistant`` command as a subprocess."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("OPENAI_", "ASSISTANT_", "SEARXNG_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SETTING_PREFIXES)}
     env.update(
         OPENAI_BASE_URL=str(settings.openai_base_url),
         ASSISTANT_DATA_DIR=str(settings.data_dir),
@@ -94,3 +100,29 @@ def cli_env(settings: Settings) -> dict[str, str]:
 def assistant_command() -> list[str]:
     """How to run the CLI in a subprocess with this interpreter."""
     return [sys.executable, "-m", "assistant"]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[TempPostgres]:
+    """A throwaway PostgreSQL server for the session; as root on Debian, a missing
+    ``postgresql-15`` is installed with apt-get first (skipped only if that is impossible)."""
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        try:
+            bin_dir = install_with_apt()
+        except PostgresUnavailable as exc:
+            pytest.skip(str(exc))
+    with TempPostgres(bin_dir) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: TempPostgres) -> str:
+    """``postgresql://postgres@127.0.0.1:PORT/postgres`` of the session's server."""
+    return postgres_server.url
+
+
+@pytest.fixture
+def postgres_db(postgres_server: TempPostgres) -> str:
+    """The URL of a fresh, empty database for this test."""
+    return postgres_server.create_database()

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from assistant.settings import SettingsError, load_settings
+from assistant.tracing import tracing_config
 from assistant.ui import auth
 
 APP_ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +31,7 @@ def run_ui(host: str, port: int) -> int:
     try:
         settings = load_settings()
         users = auth.parse_users(os.environ.get(auth.USERS_ENV))
+        tracing_config(os.environ)  # checked here; the server turns tracing on at start-up
     except (SettingsError, auth.UsersError) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return EXIT_USAGE

@@ -8,7 +8,9 @@ server and are closed before it exits. It is kept on the FastAPI application's `
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +19,7 @@ from fastapi import FastAPI
 from assistant.engine import Engine
 from assistant.settings import Settings
 from assistant.storage import AuthStore, FileStore
+from assistant.tracing import setup_tracing
 from assistant.ui.datalayer import OrderedDataLayer, build_data_layer
 from assistant.ui.files import StoreStorage
 
@@ -32,10 +35,14 @@ class Runtime:
 
     @classmethod
     async def open(cls, settings: Settings, users: dict[str, str]) -> Runtime:
-        """Open the engine (its storage creates or upgrades every schema)."""
+        """Turn tracing on if it is configured (``assistant.tracing``) and open the engine
+        (its storage creates or upgrades every schema)."""
         stack = contextlib.AsyncExitStack()
         try:
-            engine = await stack.enter_async_context(Engine.open(settings))
+            tracing = setup_tracing(os.environ)
+            if tracing is not None:
+                stack.push_async_callback(asyncio.to_thread, tracing.shutdown)
+            engine = await stack.enter_async_context(Engine.open(settings, tracing))
         except BaseException:
             await stack.aclose()
             raise

@@ -19,6 +19,7 @@ from fakes.brain import Brain
 from fakes.openai_server import ScriptedOpenAI
 from fakes.search_server import FakeSearch
 from fakes.ui_server import ROOT, UiServer
+from tests.conftest import SETTING_PREFIXES
 
 USERS = "alice:secret1,bob:secret2"
 
@@ -46,11 +47,7 @@ def ui_search() -> Iterator[FakeSearch]:
 @pytest.fixture(scope="package")
 def ui_env(ui_llm: ScriptedOpenAI, ui_search: FakeSearch) -> dict[str, str]:
     """The server's environment: the fakes, fast retries, no setting from this machine."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("OPENAI_", "ASSISTANT_", "SEARXNG_", "TAVILY_", "CHAINLIT_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SETTING_PREFIXES)}
     env.update(
         OPENAI_BASE_URL=ui_llm.base_url,
         ASSISTANT_SEARCH_PROVIDER="searxng",
