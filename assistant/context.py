@@ -59,6 +59,12 @@ class RunContext:
         default=60, metadata={"doc": "Past this many messages, older turns are summarised."}
     )
     write_rounds: int = field(default=2, metadata={"doc": "Critique rounds of `write`."})
+    section_source_tokens: int = field(
+        default=3_000, metadata={"doc": "Source text per research section (tokens)."}
+    )
+    verify: str = field(
+        default="remove", metadata={"doc": "Checking cited claims: remove, mark or off."}
+    )
 
     @classmethod
     def build(
@@ -87,4 +93,6 @@ class RunContext:
             context_tokens=settings.context_tokens,
             max_messages=settings.max_messages,
             write_rounds=settings.write_rounds,
+            section_source_tokens=settings.section_source_tokens,
+            verify=settings.verify,
         )

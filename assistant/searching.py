@@ -7,6 +7,7 @@ import httpx
 from assistant.settings import Settings
 from tools.search import (
     DuckDuckGoProvider,
+    FallbackProvider,
     RateLimiter,
     SearchError,
     SearchProvider,
@@ -17,8 +18,13 @@ from tools.search import (
 
 
 def make_provider(settings: Settings, client: httpx.AsyncClient) -> SearchProvider:
-    """The provider ``ASSISTANT_SEARCH_PROVIDER`` names; ``SearchError`` if it is unusable."""
-    name = settings.search_provider
+    """The provider ``ASSISTANT_SEARCH_PROVIDER`` names, or several in their fallback order;
+    ``SearchError`` if one is unusable as configured."""
+    providers = [_one(name, settings, client) for name in settings.search_providers]
+    return providers[0] if len(providers) == 1 else FallbackProvider(providers)
+
+
+def _one(name: str, settings: Settings, client: httpx.AsyncClient) -> SearchProvider:
     if name == "searxng":
         if not settings.searxng_url:
             raise SearchError(name, "ASSISTANT_SEARCH_PROVIDER=searxng needs SEARXNG_URL")

@@ -19,6 +19,8 @@ MAX_PARALLEL = 16
 """The most research workers one run may run at once, whatever is asked."""
 
 SearchProviderName = Literal["duckduckgo", "searxng", "tavily"]
+SEARCH_PROVIDERS: tuple[str, ...] = ("duckduckgo", "searxng", "tavily")
+VerifyMode = Literal["remove", "mark", "off"]
 
 
 def _env(name: str) -> Any:
@@ -59,8 +61,11 @@ class Settings(BaseSettings):
         validation_alias=_env("ASSISTANT_DATA_DIR"),
         description="Where the SQLite databases and saved reports live.",
     )
-    search_provider: SearchProviderName = Field(
-        "duckduckgo", validation_alias=_env("ASSISTANT_SEARCH_PROVIDER")
+    search_providers: Annotated[tuple[SearchProviderName, ...], NoDecode] = Field(
+        ("duckduckgo",),
+        validation_alias=_env("ASSISTANT_SEARCH_PROVIDER"),
+        description="Search provider, or a comma-separated fallback order (duckduckgo,searxng): "
+        "when one is rate-limited or down, the next is tried.",
     )
     searxng_url: str | None = Field(None, validation_alias=_env("SEARXNG_URL"))
     tavily_api_key: SecretStr | None = Field(None, validation_alias=_env("TAVILY_API_KEY"))
@@ -159,6 +164,47 @@ class Settings(BaseSettings):
         description="Serve a non-loopback address without accounts; only behind a proxy "
         "that does its own sign-in.",
     )
+    fetch_allow: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        validation_alias=_env("ASSISTANT_FETCH_ALLOW"),
+        description="Hosts or CIDR ranges research may read although they are private or "
+        "loopback addresses (an intranet), comma-separated; nothing else private is ever read.",
+    )
+    fetch_timeout: float = Field(
+        15.0,
+        gt=0,
+        le=120,
+        validation_alias=_env("ASSISTANT_FETCH_TIMEOUT"),
+        description="Seconds one page may take to read (redirects and body included).",
+    )
+    section_source_tokens: int = Field(
+        3_000,
+        ge=200,
+        le=50_000,
+        validation_alias=_env("ASSISTANT_SECTION_SOURCE_TOKENS"),
+        description="Source text (passages of pages and documents) given to each section's "
+        "writer, in estimated tokens.",
+    )
+    verify: VerifyMode = Field(
+        "remove",
+        validation_alias=_env("ASSISTANT_VERIFY"),
+        description="Every cited claim is checked against its source: 'remove' drops an "
+        "unsupported sentence (or its citation), 'mark' flags it, 'off' skips the check.",
+    )
+    max_documents: int = Field(
+        10,
+        ge=1,
+        le=100,
+        validation_alias=_env("ASSISTANT_MAX_DOCUMENTS"),
+        description="Documents a conversation may hold as research sources.",
+    )
+    max_document_mb: float = Field(
+        20.0,
+        gt=0,
+        le=200,
+        validation_alias=_env("ASSISTANT_MAX_DOCUMENT_MB"),
+        description="Largest document accepted as a research source, in megabytes.",
+    )
     write_rounds: int = Field(
         2,
         ge=0,
@@ -186,6 +232,27 @@ class Settings(BaseSettings):
             )
         return frozenset(names)
 
+    @field_validator("search_providers", mode="before")
+    @classmethod
+    def _parse_providers(cls, value: Any) -> tuple[str, ...]:
+        parts = value.split(",") if isinstance(value, str) else list(value or ())
+        names = tuple(dict.fromkeys(str(p).strip().lower() for p in parts if str(p).strip()))
+        unknown = [name for name in names if name not in SEARCH_PROVIDERS]
+        if unknown or not names:
+            raise ValueError(
+                f"unknown search provider {', '.join(unknown) or '(none)'}; choose from "
+                f"{', '.join(SEARCH_PROVIDERS)}, or several separated by commas"
+            )
+        return names
+
+    @field_validator("fetch_allow", mode="before")
+    @classmethod
+    def _parse_allow(cls, value: Any) -> tuple[str, ...]:
+        from tools.fetch import parse_allow
+
+        text = value if isinstance(value, str) else ",".join(value or ())
+        return parse_allow(text)
+
     @field_validator("models", "allowed_origins", mode="before")
     @classmethod
     def _parse_list(cls, value: Any) -> tuple[str, ...]:
@@ -204,6 +271,11 @@ class Settings(BaseSettings):
     def allowed_models(self) -> tuple[str, ...]:
         """The models a person may pick: ``ASSISTANT_MODEL`` first, then ``ASSISTANT_MODELS``."""
         return tuple(dict.fromkeys((self.model, *self.models)))
+
+    @property
+    def max_document_bytes(self) -> int:
+        """``ASSISTANT_MAX_DOCUMENT_MB`` in bytes."""
+        return int(self.max_document_mb * 1024 * 1024)
 
     @field_validator("openai_base_url", "searxng_url", "tavily_url")
     @classmethod

@@ -17,7 +17,7 @@ def local_settings(
     return load_settings(
         openai_base_url=llm.base_url,
         data_dir=data_dir,
-        search_provider="searxng",
+        search_providers="searxng",
         searxng_url=search.url,
         search_rate=1000,
         **overrides,

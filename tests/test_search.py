@@ -19,6 +19,7 @@ from assistant.settings import Settings
 from fakes.search_server import FakeSearch
 from tools.search import (
     DuckDuckGoProvider,
+    FallbackProvider,
     RateLimiter,
     SearchError,
     SearchRateLimited,
@@ -55,6 +56,7 @@ async def test_searxng_returns_results(fake: FakeSearch) -> None:
         "https://example.test/solar-power/1",
         "Solar Power — source 1",
         "Facts about solar power number 1.",
+        via="searxng",
     )
     assert len(results) == 3
     assert [r[0] for r in fake.requests] == ["solar power"]
@@ -271,8 +273,8 @@ async def test_duckduckgo_maps_results(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ddgs, "DDGS", fake_ddgs(raw))
     results = await DuckDuckGoProvider(timeout=5).search("q", 5)
     assert results == [
-        SearchResult("https://a.test", "A", "alpha"),
-        SearchResult("https://b.test", "B", "beta"),
+        SearchResult("https://a.test", "A", "alpha", "duckduckgo"),
+        SearchResult("https://b.test", "B", "beta", "duckduckgo"),
     ]
     monkeypatch.setattr(ddgs, "DDGS", fake_ddgs([]))
     assert await DuckDuckGoProvider(timeout=5).search("q", 5) == []
@@ -303,19 +305,19 @@ async def test_make_provider(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     async with httpx.AsyncClient() as client:
         with pytest.raises(SearchError, match="needs SEARXNG_URL"):
-            make_provider(Settings(search_provider="searxng"), client)
+            make_provider(Settings(search_providers="searxng"), client)
         with pytest.raises(SearchError, match="TAVILY_API_KEY"):
-            make_provider(Settings(search_provider="tavily"), client)
+            make_provider(Settings(search_providers="tavily"), client)
         searx = make_provider(
-            Settings(search_provider="searxng", searxng_url="http://127.0.0.1:9/"), client
+            Settings(search_providers="searxng", searxng_url="http://127.0.0.1:9/"), client
         )
         assert isinstance(searx, SearxNGProvider) and searx.base_url == "http://127.0.0.1:9"
         tavily = make_provider(
-            Settings(search_provider="tavily", tavily_api_key="k", tavily_url="http://t.test"),
+            Settings(search_providers="tavily", tavily_api_key="k", tavily_url="http://t.test"),
             client,
         )
         assert isinstance(tavily, TavilyProvider) and tavily.base_url == "http://t.test"
-        ddg = make_provider(Settings(search_provider="duckduckgo", search_timeout=3), client)
+        ddg = make_provider(Settings(search_providers="duckduckgo", search_timeout=3), client)
         assert isinstance(ddg, DuckDuckGoProvider) and ddg.timeout == 3
 
 
@@ -343,7 +345,7 @@ async def test_only_web_urls_are_kept_and_long_fields_are_cut() -> None:
 
 
 async def test_every_search_of_a_process_shares_one_rate_limit(fake: FakeSearch) -> None:
-    settings = Settings(search_provider="searxng", searxng_url=fake.url, search_rate=10)
+    settings = Settings(search_providers="searxng", searxng_url=fake.url, search_rate=10)
     async with httpx.AsyncClient() as client:
         service = SearchService(settings, client)
         started = time.monotonic()
@@ -353,3 +355,26 @@ async def test_every_search_of_a_process_shares_one_rate_limit(fake: FakeSearch)
     # burst of max_parallel (4) at once, then 10 per second: 4 more take >= 0.3 s
     assert elapsed >= 0.3
     assert len(fake.requests) == 8
+
+
+async def test_a_fallback_order_tries_the_next_provider_and_says_which_answered() -> None:
+    with FakeSearch(mode="ratelimit") as limited, FakeSearch() as working:
+        async with httpx.AsyncClient() as client:
+            chain = FallbackProvider(
+                [SearxNGProvider(limited.url, client), TavilyProvider("k", client, working.url)]
+            )
+            results = await chain.search("tides", 3)
+            assert [r.via for r in results] == ["tavily (searxng: rate-limited)"] * 3
+            working.mode = "error"
+            with pytest.raises(SearchUnavailable, match="every search provider failed"):
+                await chain.search("tides again", 3)
+
+
+async def test_the_fallback_order_comes_from_the_setting(fake: FakeSearch) -> None:
+    settings = Settings(
+        search_providers="tavily, searxng", tavily_api_key="k", searxng_url=fake.url
+    )
+    async with httpx.AsyncClient() as client:
+        chain = make_provider(settings, client)
+    assert isinstance(chain, FallbackProvider)
+    assert [p.name for p in chain.providers] == ["tavily", "searxng"]

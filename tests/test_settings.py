@@ -14,7 +14,7 @@ def test_defaults() -> None:
     assert s.openai_api_key is None
     assert s.openai_base_url is None
     assert s.model == "gpt-5-mini"
-    assert s.search_provider == "duckduckgo"
+    assert s.search_providers == ("duckduckgo",)
     assert s.max_parallel == 4
     assert s.approve == frozenset({"research"})
     assert s.model_timeout == 60.0
@@ -52,7 +52,7 @@ def test_environment_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     assert s.model == "llama3"
     assert s.data_dir == tmp_path / "x"
     assert s.max_parallel == 8
-    assert s.search_provider == "searxng"
+    assert s.search_providers == ("searxng",)
     assert s.searxng_url == "http://127.0.0.1:8888"
 
 
@@ -141,3 +141,18 @@ def test_allowed_origins_must_be_origins(monkeypatch: pytest.MonkeyPatch, origin
     monkeypatch.setenv("ASSISTANT_ALLOWED_ORIGINS", origins)
     with pytest.raises(SettingsError, match="ASSISTANT_ALLOWED_ORIGINS"):
         load_settings()
+
+
+def test_search_providers_take_a_fallback_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASSISTANT_SEARCH_PROVIDER", "duckduckgo, searxng")
+    assert load_settings().search_providers == ("duckduckgo", "searxng")
+    monkeypatch.setenv("ASSISTANT_SEARCH_PROVIDER", "duckduckgo,bing")
+    with pytest.raises(
+        SettingsError, match="ASSISTANT_SEARCH_PROVIDER: unknown search provider bing"
+    ):
+        load_settings()
+
+
+def test_fetch_allow_takes_hosts_and_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASSISTANT_FETCH_ALLOW", "wiki.corp, 10.1.0.0/16 127.0.0.1")
+    assert load_settings().fetch_allow == ("wiki.corp", "10.1.0.0/16", "127.0.0.1/32")

@@ -12,7 +12,7 @@ import asyncio
 import math
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -30,11 +30,12 @@ _SWITCH = "try again in a minute or switch ASSISTANT_SEARCH_PROVIDER"
 
 @dataclass(frozen=True)
 class SearchResult:
-    """One hit: its address, title and snippet."""
+    """One hit: its address, title and snippet; ``via`` names the provider that found it."""
 
     url: str
     title: str
     content: str
+    via: str = ""
 
 
 class SearchError(Exception):
@@ -77,7 +78,9 @@ def _web_url(value: Any) -> str | None:
     return value.strip()
 
 
-def _results(items: Any, url: str, title: str, content: str, limit: int) -> list[SearchResult]:
+def _results(
+    items: Any, url: str, title: str, content: str, limit: int, via: str = ""
+) -> list[SearchResult]:
     """Map raw result dicts to ``SearchResult``s.
 
     Only http(s) URLs are kept (a ``javascript:`` or ``file:`` link is dropped), and titles
@@ -92,6 +95,7 @@ def _results(items: Any, url: str, title: str, content: str, limit: int) -> list
                     address,
                     brief(item.get(title), MAX_TITLE_CHARS),
                     brief(item.get(content), MAX_CONTENT_CHARS),
+                    via,
                 )
             )
     return out[:limit]
@@ -139,7 +143,7 @@ class DuckDuckGoProvider:
             raise SearchRateLimited(
                 self.name, f"DuckDuckGo rate-limited the search ({cause}); {_SWITCH}"
             ) from None
-        return _results(raw, "href", "title", "body", max_results)
+        return _results(raw, "href", "title", "body", max_results, self.name)
 
 
 def _connect_cause(exc: BaseException) -> str:
@@ -197,7 +201,7 @@ class SearxNGProvider:
         params = {"q": query, "format": "json"}
         request = self.client.build_request("GET", f"{self.base_url}/search", params=params)
         items = await _results_json(self.client, request, self.name, "SearxNG", self.base_url)
-        return _results(items, "url", "title", "content", max_results)
+        return _results(items, "url", "title", "content", max_results, self.name)
 
 
 class TavilyProvider:
@@ -221,7 +225,41 @@ class TavilyProvider:
             headers={"Authorization": f"Bearer {self.api_key}"},
         )
         items = await _results_json(self.client, request, self.name, "Tavily", self.base_url)
-        return _results(items, "url", "title", "content", max_results)
+        return _results(items, "url", "title", "content", max_results, self.name)
+
+
+class FallbackProvider:
+    """Several providers in order: when one is rate-limited or down, the next is asked.
+
+    Each result says which provider answered, and why the earlier ones did not
+    (``via``, e.g. "searxng (duckduckgo: rate-limited)"), so a person sees it.
+    """
+
+    def __init__(self, providers: list[SearchProvider]) -> None:
+        if not providers:
+            raise ValueError("FallbackProvider needs at least one provider")
+        self.providers = providers
+        self.name = ",".join(p.name for p in providers)
+
+    async def search(self, query: str, max_results: int) -> list[SearchResult]:
+        """The first provider that answers; the last error if none does."""
+        failures: list[str] = []
+        last: SearchError | None = None
+        for provider in self.providers:
+            try:
+                found = await provider.search(query, max_results)
+            except SearchError as exc:
+                last = exc
+                kind = "rate-limited" if isinstance(exc, SearchRateLimited) else "unavailable"
+                failures.append(f"{provider.name}: {kind}")
+                continue
+            via = provider.name + (f" ({'; '.join(failures)})" if failures else "")
+            return [replace(result, via=via) for result in found]
+        assert last is not None
+        if len(self.providers) == 1:
+            raise last
+        error = type(last)(self.name, f"every search provider failed: {'; '.join(failures)}")
+        raise error from last
 
 
 class RateLimiter:

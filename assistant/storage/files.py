@@ -24,6 +24,24 @@ class StoredFile:
     name: str
     mime: str
     data: bytes
+    role: str = "file"
+    """What it is to the conversation: a ``report``, an ``export`` of one, a ``document``."""
+
+
+_COLUMNS = "file_key, thread_id, owner, name, mime, data, role"
+
+
+def _stored(row: tuple[object, ...]) -> StoredFile:
+    key, thread_id, owner, name, mime, data, role = row
+    return StoredFile(
+        str(key),
+        None if thread_id is None else str(thread_id),
+        str(owner),
+        str(name),
+        str(mime),
+        bytes(data),  # type: ignore[call-overload]
+        str(role),
+    )
 
 
 class FileStore:
@@ -36,10 +54,11 @@ class FileStore:
     async def put(self, stored: StoredFile) -> None:
         """Store (or replace) ``stored`` under its key."""
         await self.db.execute(
-            "INSERT INTO files (file_key, thread_id, owner, name, mime, size, data, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (file_key) DO UPDATE SET "
+            "INSERT INTO files (file_key, thread_id, owner, name, mime, size, data, created_at, "
+            "role) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (file_key) DO UPDATE SET "
             "thread_id = excluded.thread_id, owner = excluded.owner, name = excluded.name, "
-            "mime = excluded.mime, size = excluded.size, data = excluded.data",
+            "mime = excluded.mime, size = excluded.size, data = excluded.data, "
+            "role = excluded.role",
             (
                 stored.key,
                 stored.thread_id,
@@ -49,20 +68,25 @@ class FileStore:
                 len(stored.data),
                 stored.data,
                 time.time(),
+                stored.role,
             ),
         )
 
     async def get(self, key: str, owner: str) -> StoredFile | None:
         """The file ``key`` if it belongs to ``owner``."""
         row = await self.db.fetchone(
-            "SELECT file_key, thread_id, owner, name, mime, data FROM files "
-            "WHERE file_key = ? AND owner = ?",
-            (key, owner),
+            f"SELECT {_COLUMNS} FROM files WHERE file_key = ? AND owner = ?", (key, owner)
         )
-        if row is None:
-            return None
-        key, thread_id, owner, name, mime, data = row
-        return StoredFile(key, thread_id, owner, name, mime, bytes(data))
+        return _stored(row) if row is not None else None
+
+    async def of_thread(self, thread_id: str, owner: str, role: str) -> list[StoredFile]:
+        """``owner``'s files of ``role`` in the thread, oldest first."""
+        rows = await self.db.fetchall(
+            f"SELECT {_COLUMNS} FROM files WHERE thread_id = ? AND owner = ? AND role = ? "
+            "ORDER BY created_at",
+            (thread_id, owner, role),
+        )
+        return [_stored(row) for row in rows]
 
     async def delete(self, key: str) -> bool:
         """Remove one file; False if it was not there."""

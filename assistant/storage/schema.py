@@ -48,6 +48,7 @@ TABLES: dict[str, dict[str, str]] = {
         "size": "INTEGER NOT NULL",
         "data": "BLOB NOT NULL",
         "created_at": "REAL NOT NULL",
+        "role": "TEXT NOT NULL DEFAULT 'file'",
     },
     "auth_sessions": {
         "sid": "TEXT PRIMARY KEY",

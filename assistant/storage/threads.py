@@ -150,6 +150,12 @@ class ThreadStore:
         self.db = db
         self.lease_seconds = lease_seconds
 
+    async def claim(
+        self, thread_id: str, *, kind: ThreadKind, owner: str, title: str
+    ) -> ThreadInfo:
+        """Make sure ``owner`` has the thread (creating it if new), without running it."""
+        return await self._thread_row(thread_id, kind, owner, title, create=True)
+
     async def begin_run(
         self,
         thread_id: str,
@@ -169,6 +175,15 @@ class ThreadStore:
         Two statements, each atomic on its own (this runs on every turn): the thread row
         is created or touched only if it matches, and the lease row is taken only if free.
         """
+        info = await self._thread_row(thread_id, kind, owner, title, create=create)
+        if not await self._take_lease(thread_id, holder, time.time()):
+            raise ThreadBusy()
+        return info
+
+    async def _thread_row(
+        self, thread_id: str, kind: ThreadKind, owner: str, title: str | None, *, create: bool
+    ) -> ThreadInfo:
+        """Create or touch the thread if it matches; raise why not otherwise."""
         now = time.time()
         matches = (
             "COALESCE(threads.owner, ?) = ? AND threads.kind = ? AND threads.deleted_at IS NULL"
@@ -194,8 +209,6 @@ class ThreadStore:
         if row is None:
             await self._refuse(thread_id, owner)
         assert row is not None
-        if not await self._take_lease(thread_id, holder, now):
-            raise ThreadBusy()
         return _info(row)
 
     async def _refuse(self, thread_id: str, owner: str) -> None:
