@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import datetime
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,15 +143,28 @@ class ChatClient:
         """Disconnect."""
         await self.sio.disconnect()
 
-    async def send(self, text: str) -> str:
-        """Send a chat message; return its id. The app names the thread (``thread_id``)."""
+    async def upload(self, name: str, data: bytes, mime: str) -> httpx.Response:
+        """Upload a file the way the browser's attach button does (``POST /project/file``);
+        the response's JSON ``id`` goes into the next message's ``files``."""
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=30) as http:
+            return await http.post(
+                "/project/file",
+                params={"session_id": self.session_id},
+                files={"file": (name, data, mime)},
+                headers={"Cookie": self.cookie, "Origin": self.base_url},
+            )
+
+    async def send(self, text: str, files: Sequence[str] = ()) -> str:
+        """Send a chat message (with the uploaded ``files``, by id); return its id. The app
+        names the thread (``thread_id``)."""
         message = user_message(text, self.thread_id)
-        await self.sio.emit("client_message", {"message": message, "fileReferences": []})
+        references = [{"id": file_id} for file_id in files]
+        await self.sio.emit("client_message", {"message": message, "fileReferences": references})
         return str(message["id"])
 
-    async def turn(self, text: str, within: float = 30) -> None:
+    async def turn(self, text: str, within: float = 30, files: Sequence[str] = ()) -> None:
         """Send ``text`` and wait until the app's message handler has finished with it."""
-        await self.finished(await self.send(text), within)
+        await self.finished(await self.send(text, files), within)
 
     async def finished(self, message_id: str, within: float = 30) -> None:
         """Wait until the app's handler for message ``message_id`` has returned.

@@ -18,3 +18,19 @@ def make_pdf(pages: Sequence[str], title: str | None = None) -> bytes:
         if text:
             pdf.multi_cell(0, 6, text)
     return bytes(pdf.output())
+
+
+def make_docx(paragraphs: Sequence[str], heading: str | None = None) -> bytes:
+    """A Word document: an optional heading, then one paragraph per string (python-docx)."""
+    import io
+
+    from docx import Document
+
+    document = Document()
+    if heading:
+        document.add_heading(heading, level=1)
+    for text in paragraphs:
+        document.add_paragraph(text)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()

@@ -149,6 +149,8 @@ class CallRecord:
     started: float
     finished: float
     status: int
+    usage: dict[str, int] = field(default_factory=dict)
+    """The usage figures the reply carried (or would carry, when streamed without them)."""
 
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error"}
@@ -247,8 +249,10 @@ class _Handler(BaseHTTPRequestHandler):
             elif request.stream:
                 self._send_stream(request, reply, record)
             else:
+                completion = _completion(request, reply, owner._call_ids)
+                record.usage = completion["usage"]
                 owner._record(record)
-                self._send_json(200, _completion(request, reply, owner._call_ids))
+                self._send_json(200, completion)
         except OSError:  # the client gave up (e.g. timed out) or the server is stopping
             self.close_connection = True
 
@@ -270,7 +274,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         owner = self.owner
-        for event in _stream_events(request, reply, owner._call_ids, owner.chunk_size):
+        for event in _stream_events(request, reply, owner._call_ids, owner.chunk_size, record):
             self._write_chunk(b"data: " + json.dumps(event).encode() + b"\n\n")
             self.wfile.flush()
             piece = (event.get("choices") or [{}])[0].get("delta", {}).get("content")
@@ -331,10 +335,16 @@ def _completion(request: ChatRequest, reply: Reply, ids: Iterator[int]) -> dict[
 
 
 def _stream_events(
-    request: ChatRequest, reply: Reply, ids: Iterator[int], chunk_size: int
+    request: ChatRequest,
+    reply: Reply,
+    ids: Iterator[int],
+    chunk_size: int,
+    record: CallRecord | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield ``chat.completion.chunk`` objects for a streamed reply."""
     content, calls = _as_output(reply, ids)
+    if record is not None:
+        record.usage = _usage(request, content, calls)
     size = max(1, chunk_size)
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:

@@ -3,6 +3,10 @@
 ``GET /search?q=...&format=json`` answers like SearxNG, ``POST /search`` with ``{"query": ...}``
 answers like Tavily; both return ``{"query": q, "results": [{"url", "title", "content"}, ...]}``.
 ``mode`` and ``latency`` may be changed while the server runs. Loopback only.
+
+The server also serves the pages its default results link to (``GET /page/<query>/<n>``):
+articles wrapped in navigation and footer boilerplate, whose text says more than the snippet,
+so research reads real pages in every test (with ``ASSISTANT_FETCH_ALLOW=127.0.0.1``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from fakes.web_server import article_html
+
 MODES = ("ok", "ratelimit", "error", "empty")
 
 
@@ -33,16 +39,39 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "query"
 
 
-def default_results(query: str) -> list[dict[str, Any]]:
-    """Three deterministic results for ``query``."""
+def default_results(query: str, base: str = "https://example.test") -> list[dict[str, Any]]:
+    """Three deterministic results for ``query``, linking to ``base/<slug>/<n>``."""
     return [
         {
-            "url": f"https://example.test/{slug(query)}/{i}",
+            "url": f"{base}/{slug(query)}/{i}",
             "title": f"{query.title()} — source {i}",
             "content": f"Facts about {query} number {i}.",
         }
         for i in range(1, 4)
     ]
+
+
+def page_paragraphs(words: str, number: int) -> list[str]:
+    """The article at ``/page/<slug of words>/<number>``: the snippet's fact, then more."""
+    return [
+        f"Facts about {words} number {number}.",
+        f"Field studies of {words} found that measurement {number} stayed within two percent "
+        "over ten years of records.",
+        f"Researchers who study {words} say the pattern in source {number} matches what coastal "
+        "stations report every season.",
+        f"Independent reviews of {words} published in {2000 + number} confirmed the same "
+        "figures for the third time.",
+    ]
+
+
+def _page(path: str) -> bytes | None:
+    """The HTML of ``/page/<slug>/<n>``, or None for any other path."""
+    found = re.fullmatch(r"/page/([a-z0-9-]+)/(\d{1,3})", path)
+    if found is None:
+        return None
+    words, number = found.group(1).replace("-", " "), int(found.group(2))
+    title = f"{words.title()} — source {number}"
+    return article_html(title, page_paragraphs(words, number)).encode()
 
 
 class FakeSearch:
@@ -52,17 +81,20 @@ class FakeSearch:
         self,
         *,
         latency: float = 0.0,
+        page_latency: float = 0.0,
         mode: str = "ok",
         results_for: Callable[[str], list[dict[str, Any]]] | None = None,
         api_key: str | None = None,
     ) -> None:
         """``api_key``: if set, ``POST`` requests need ``Authorization: Bearer <api_key>``."""
         self.latency = latency
+        self.page_latency = page_latency
         self.mode = mode
         self.results_for = results_for
         self.api_key = api_key
         self.last_authorization: str | None = None
         self._requests: list[tuple[str, float, float]] = []
+        self._pages: list[str] = []
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._server: ThreadingHTTPServer | None = None
@@ -85,10 +117,17 @@ class FakeSearch:
         with self._lock:
             return list(self._requests)
 
+    @property
+    def pages(self) -> list[str]:
+        """The paths of the pages served (``/page/...``), in order."""
+        with self._lock:
+            return list(self._pages)
+
     def clear(self) -> None:
         """Forget the recorded requests."""
         with self._lock:
             self._requests.clear()
+            self._pages.clear()
 
     @property
     def url(self) -> str:
@@ -148,7 +187,11 @@ class FakeSearch:
         if mode == "empty":
             results: list[dict[str, Any]] = []
         else:
-            results = (self.results_for or default_results)(query)
+            results = (
+                self.results_for(query)
+                if self.results_for is not None
+                else default_results(query, f"{self.url}/page")
+            )
         return 200, {"query": query, "results": results[:limit] if limit else results}
 
 
@@ -181,6 +224,16 @@ def _make_handler(fake: FakeSearch) -> type[BaseHTTPRequestHandler]:
             except OSError:  # the client gave up (timeout, cancellation): not an error here
                 self.close_connection = True
 
+        def _send_page(self, html: bytes) -> None:
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(html)))
+                self.end_headers()
+                self.wfile.write(html)
+            except OSError:
+                self.close_connection = True
+
         def _search(self, query: str, limit: int | None) -> None:
             started = time.monotonic()
             status, body = fake._answer(query, limit)
@@ -191,7 +244,14 @@ def _make_handler(fake: FakeSearch) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
             params = parse_qs(parts.query)
-            if parts.path != "/search":
+            page = _page(parts.path)
+            if page is not None:
+                if fake.page_latency > 0:
+                    time.sleep(fake.page_latency)
+                with fake._lock:
+                    fake._pages.append(parts.path)
+                self._send_page(page)
+            elif parts.path != "/search":
                 self._send(404, {"error": "not found"})
             elif params.get("format", [""])[0] != "json":
                 self._send(403, {"error": "format not enabled"})  # what SearxNG does

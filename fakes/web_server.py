@@ -41,22 +41,22 @@ BOILERPLATE = (
     "Ocean Weekly Media Group. All rights reserved",
 )
 
-ARTICLE_HTML = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{ARTICLE_TITLE} | Ocean Weekly</title></head>
+
+def article_html(title: str, paragraphs: list[str], byline: str = "By A. Tidewell") -> str:
+    """An article page as news sites serve it: ``paragraphs`` (HTML) inside a cookie banner,
+    a header with navigation, a sidebar and a footer (``BOILERPLATE``)."""
+    body = "\n".join(f"<p>{p}</p>" for p in paragraphs)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title} | Ocean Weekly</title></head>
 <body>
 <div id="cookie-banner" class="cookie-consent"><p>{BOILERPLATE[0]}. Accept all cookies or
 manage your preferences.</p><button>Accept all</button></div>
 <header class="site-header"><a href="/">Ocean Weekly</a>
 <nav><ul><li><a href="/">Home</a></li><li><a href="/news">News</a></li>
 <li><a href="/subscribe">{BOILERPLATE[1]}</a></li></ul></nav></header>
-<main><article><h1>{ARTICLE_TITLE}</h1>
-<p class="byline">By A. Tidewell</p>
-<p>{ARTICLE_TEXT[0]} As the Earth turns through these bulges, most coasts see two high tides
-a day.</p>
-<p>The Sun pulls on the oceans too, though less than half as strongly as the Moon.
-{ARTICLE_TEXT[1]}</p>
-<p>{ARTICLE_TEXT[2]} Local geography, such as the shape of a bay, can amplify the range
-enormously, as in the Bay of Fundy.</p>
+<main><article><h1>{title}</h1>
+<p class="byline">{byline}</p>
+{body}
 </article></main>
 <aside class="sidebar"><h3>Most read</h3><ul><li><a href="/x">{BOILERPLATE[2]}</a></li>
 <li><a href="/y">Why your cat ignores you</a></li></ul></aside>
@@ -64,6 +64,19 @@ enormously, as in the Bay of Fundy.</p>
 <a href="/privacy">Privacy policy</a> <a href="/terms">Terms of use</a></footer>
 </body></html>
 """
+
+
+ARTICLE_HTML = article_html(
+    ARTICLE_TITLE,
+    [
+        f"{ARTICLE_TEXT[0]} As the Earth turns through these bulges, most coasts see two high "
+        "tides\na day.",
+        "The Sun pulls on the oceans too, though less than half as strongly as the Moon.\n"
+        f"{ARTICLE_TEXT[1]}",
+        f"{ARTICLE_TEXT[2]} Local geography, such as the shape of a bay, can amplify the range\n"
+        "enormously, as in the Bay of Fundy.",
+    ],
+)
 
 PDF_PAGES = (
     "Page one. Tidal range is the vertical difference between high and low water.",
