@@ -30,8 +30,8 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_REJECTED = 3
 EXIT_INTERRUPTED = 130
-OUT_FORMATS = (".md",)
-"""What ``--out`` can write (by file extension)."""
+OUT_FORMATS = (".md", ".html", ".pdf", ".docx")
+"""What ``--out`` can write (by file extension); the same as ``tools.export.FORMATS``."""
 
 
 class Interrupted(Exception):
@@ -50,8 +50,25 @@ def build_parser() -> argparse.ArgumentParser:
     research = commands.add_parser("research", help="research a topic and write a report")
     research.add_argument("topic", help="what to research")
     research.add_argument("--yes", action="store_true", help="approve the plan without asking")
-    research.add_argument("--out", type=Path, help="write the report here (default: stdout)")
+    research.add_argument(
+        "--out",
+        type=Path,
+        help="write the report here as .md, .html, .pdf or .docx, by its extension "
+        "(default: Markdown on stdout)",
+    )
     research.add_argument("--thread", help="thread id; run again with it to resume")
+    research.add_argument(
+        "--source",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a document (PDF, DOCX, Markdown, text, HTML) or a folder of them to research "
+        "too; repeatable",
+    )
+    research.add_argument(
+        "--no-web", action="store_true", help="research the --source documents only"
+    )
 
     chat = commands.add_parser("chat", help="chat in the terminal")
     chat.add_argument("--thread", help="continue this thread")
@@ -110,16 +127,20 @@ async def _dispatch(args: argparse.Namespace) -> int:
     import warnings
 
     from assistant.engine import Engine, check_thread_id
-    from assistant.errors import validate_message
+    from assistant.errors import InputError, validate_message
     from assistant.settings import load_settings
     from assistant.tracing import setup_tracing
 
     warnings.filterwarnings("ignore", message="Pydantic serializer warnings")
     settings = load_settings()
+    uploads = []
     if args.command == "research":
         validate_message(args.topic, what="topic")
         if args.out is not None:
             _check_out(args.out)
+        if args.no_web and not args.source:
+            raise InputError("--no-web needs documents to research: add them with --source.")
+        uploads = await _read_sources(args.source, settings)
     if getattr(args, "thread", None):
         check_thread_id(args.thread)
     tracing = setup_tracing(os.environ)  # None unless PHOENIX_COLLECTOR_ENDPOINT is set
@@ -130,7 +151,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
             if args.command == "delete":
                 return await _delete(engine, args.thread)
             if args.command == "research":
-                return await _research(engine, args)
+                return await _research(engine, args, uploads)
             return await _chat(engine, args.thread)
     finally:
         if tracing is not None:
@@ -153,6 +174,59 @@ def _check_out(path: Path) -> None:
         raise InputError(f"--out {path}: the folder {folder} does not exist.")
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise InputError(f"--out {path}: cannot write there (permission denied).")
+
+
+async def _read_sources(paths: Sequence[Path], settings: Any) -> list[Any]:
+    """The files ``--source`` names (folders: their supported files, recursively), read and
+    checked before anything is paid for; ``InputError`` listing every file that cannot be
+    used."""
+    from assistant.attachments import ACCEPTED, Upload
+    from assistant.errors import InputError
+    from tools.documents import DocumentError, load_document
+
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in ACCEPTED
+            )
+            if not found:
+                raise InputError(
+                    f"--source {path}: the folder holds no document to read "
+                    f"({', '.join(ACCEPTED)})."
+                )
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InputError(f"--source {path}: no such file or folder.")
+    files = list(dict.fromkeys(p.resolve() for p in files))
+    if len(files) > settings.max_documents:
+        raise InputError(
+            f"--source: {len(files)} documents, more than the limit of "
+            f"{settings.max_documents} (ASSISTANT_MAX_DOCUMENTS)."
+        )
+    uploads, problems = [], []
+    for path in files:
+        try:
+            if path.stat().st_size > settings.max_document_bytes:
+                raise DocumentError(
+                    f"{path.name} is too large (limit {settings.max_document_mb:g} MB)"
+                )
+            data = await asyncio.to_thread(path.read_bytes)
+            await asyncio.to_thread(
+                load_document, data, path.name, max_bytes=settings.max_document_bytes
+            )
+        except DocumentError as exc:
+            problems.append(f"--source {path}: {exc}")
+            continue
+        except OSError as exc:
+            problems.append(f"--source {path}: cannot read it ({exc.strerror or exc})")
+            continue
+        uploads.append(Upload(path.name, data))
+    if problems:
+        raise InputError("; ".join(problems))
+    return uploads
 
 
 # --- threads and delete ----------------------------------------------------------------
@@ -204,7 +278,7 @@ async def _delete(engine: Engine, thread: str) -> int:
 # --- research --------------------------------------------------------------------------
 
 
-async def _research(engine: Engine, args: argparse.Namespace) -> int:
+async def _research(engine: Engine, args: argparse.Namespace, uploads: list[Any]) -> int:
     from assistant.context import Choices
     from assistant.engine import new_thread_id
     from assistant.errors import PlanRejected
@@ -228,8 +302,22 @@ async def _research(engine: Engine, args: argparse.Namespace) -> int:
             pass
         else:
             _say(f"thread {thread} ({resume_hint})")
+            if view is not None and uploads:
+                _say("--source ignored: this research already has its documents")
             if view is None:
-                events = engine.research(thread, args.topic, owner=LOCAL_OWNER, choices=choices)
+                if uploads:
+                    added = await engine.add_documents(
+                        thread,
+                        uploads,
+                        owner=LOCAL_OWNER,
+                        kind=ThreadKind.RESEARCH,
+                        title=args.topic,
+                    )
+                    for item in added:
+                        _say(("added " if item.error is None else "not added: ") + item.line())
+                events = engine.research(
+                    thread, args.topic, owner=LOCAL_OWNER, choices=choices, web=not args.no_web
+                )
                 await _drive(
                     engine, thread, events, choices, auto_approve=args.yes, documents=False
                 )
@@ -255,11 +343,26 @@ async def _research(engine: Engine, args: argparse.Namespace) -> int:
     if result.status is not ThreadStatus.DONE or not result.report:
         raise Interrupted(resume_hint)
     if args.out:
-        args.out.write_text(result.report, encoding="utf-8")
+        await _write_out(engine, result, args.out)
         _say(f"report written to {args.out}")
     else:
         sys.stdout.write(result.report)
     return EXIT_OK
+
+
+async def _write_out(engine: Engine, result: Any, path: Path) -> None:
+    """The report, in the format ``path``'s extension names."""
+    from assistant.research.report import export_key
+    from assistant.storage import LOCAL_OWNER
+
+    suffix = path.suffix.lower()
+    if suffix == ".md" or not result.report_file:
+        await asyncio.to_thread(path.write_text, result.report, encoding="utf-8")
+        return
+    stored = await engine.file(export_key(result.report_file, suffix), owner=LOCAL_OWNER)
+    if stored is None:
+        raise Interrupted("the report's file is missing; run the research again")
+    await asyncio.to_thread(path.write_bytes, stored.data)
 
 
 async def _drive(

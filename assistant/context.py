@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from assistant.errors import InputError
-from assistant.settings import MAX_PARALLEL, Settings
+from assistant.settings import MAX_PARALLEL, Settings, VerifyMode
 from assistant.storage.threads import LOCAL_OWNER
 
 
@@ -62,7 +62,7 @@ class RunContext:
     section_source_tokens: int = field(
         default=3_000, metadata={"doc": "Source text per research section (tokens)."}
     )
-    verify: str = field(
+    verify: VerifyMode = field(
         default="remove", metadata={"doc": "Checking cited claims: remove, mark or off."}
     )
 

@@ -12,8 +12,9 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -23,16 +24,20 @@ from assistant.agent import build_supervisor
 from assistant.agent.gate import LABEL
 from assistant.agent.turns import open_calls
 from assistant.approvals import ApprovalRequest
+from assistant.attachments import Attached, Attachments, Upload
 from assistant.context import Choices, RunContext
 from assistant.errors import InputError, validate_message
 from assistant.events import ApprovalNeeded, Event, ToolStarted, translate
 from assistant.models import ModelFactory
 from assistant.research.graph import ACTION, LiveRuns, build_research_graph, run_id_for
+from assistant.research.report import EXPORT, EXPORT_TYPES, REPORT
 from assistant.research.schemas import CHECKPOINTED
+from assistant.research.worker import Sources
 from assistant.searching import SearchService
 from assistant.settings import Settings
 from assistant.storage import (
     Storage,
+    StoredFile,
     ThreadInfo,
     ThreadKind,
     ThreadNotFound,
@@ -41,6 +46,8 @@ from assistant.storage import (
     open_storage,
 )
 from assistant.toolbox import build_tools
+from tools.export import export_report
+from tools.fetch import FetchPolicy, PageCache, PageFetcher
 
 if TYPE_CHECKING:
     from assistant.tracing import Tracing
@@ -111,7 +118,12 @@ class Engine:
         self.storage = storage
         self.models = ModelFactory(settings)
         self.search = SearchService(settings, http)
-        self.runs = LiveRuns(self.search.session)
+        self.attachments = Attachments(storage.files, settings)
+        self.fetch_policy = FetchPolicy(
+            allow=settings.fetch_allow, total_timeout=settings.fetch_timeout
+        )
+        self.pages = PageCache()  # shared by every run: a page read once is read from here
+        self.runs = LiveRuns(self._open_sources)
 
         def research(checkpointer: Any = None) -> Any:
             return build_research_graph(
@@ -151,6 +163,14 @@ class Engine:
         ):
             yield cls(settings, storage, http, tracing)
 
+    async def _open_sources(self, thread_id: str, owner: str, web: bool) -> Sources:
+        """One research run's sources: a search session, a page reader, the documents."""
+        return Sources(
+            self.search.session(),
+            PageFetcher(self.fetch_policy, self.pages) if web else None,
+            await self.attachments.documents(thread_id, owner),
+        )
+
     def context(self, owner: str, choices: Choices | None = None) -> RunContext:
         """The context of a run for ``owner`` with their ``choices``."""
         return RunContext.build(self.settings, choices, owner=owner)
@@ -172,18 +192,30 @@ class Engine:
                 yield event
 
     async def research(
-        self, thread_id: str, topic: str, *, owner: str, choices: Choices | None = None
+        self,
+        thread_id: str,
+        topic: str,
+        *,
+        owner: str,
+        choices: Choices | None = None,
+        web: bool = True,
     ) -> AsyncGenerator[Event, None]:
-        """Start research on ``topic`` on a new research thread."""
+        """Start research on ``topic`` on a new research thread (documents attached to it
+        with ``add_documents`` first are sources too; ``web`` False: they are the only ones)."""
         topic = validate_message(topic, what="topic")
         context = self.context(owner, choices)
         self.models.check()
+        if not web and not await self.attachments.names(check_thread_id(thread_id), owner):
+            raise InputError(
+                "Research without the web needs documents to read: add them with --source."
+            )
         payload = {
             "topic": topic,
             "call_id": ACTION,
             "thread_id": thread_id,
             "run_id": run_id_for(thread_id, ACTION),
             "needs_review": ACTION in context.approve,
+            "web": web,
         }
         async with contextlib.aclosing(
             self._run(thread_id, ThreadKind.RESEARCH, context, _constant(payload), title=topic)
@@ -354,6 +386,62 @@ class Engine:
             if values.get("status") == "rejected":
                 return ThreadStatus.REJECTED
         return ThreadStatus.DONE
+
+    # --- documents and files -------------------------------------------------------------
+
+    async def add_documents(
+        self,
+        thread_id: str,
+        uploads: Sequence[Upload],
+        *,
+        owner: str,
+        kind: ThreadKind = ThreadKind.CHAT,
+        title: str = "",
+    ) -> list[Attached]:
+        """Attach ``uploads`` to ``owner``'s thread (created if new) as research sources.
+
+        Each upload is read now; one that cannot be read, or goes past the limits, is
+        refused with its reason and the others are kept.
+        """
+        check_thread_id(thread_id)
+        await self.storage.threads.claim(
+            thread_id, kind=kind, owner=owner, title=title or "Documents"
+        )
+        return await self.attachments.add(thread_id, owner, uploads)
+
+    async def file(self, key: str, *, owner: str) -> StoredFile | None:
+        """``owner``'s stored file ``key``. A report's other formats have the report's key
+        plus their suffix (``export_key``): made on first request, then kept with the
+        conversation.
+
+        Raises ``ExportError`` if a report is too long to convert.
+        """
+        stored = await self.storage.files.get(key, owner)
+        if stored is not None:
+            return stored
+        base, dot, suffix = key.rpartition(".")
+        if not dot or f".{suffix}" not in EXPORT_TYPES or f".{suffix}" == ".md":
+            return None
+        report = await self.storage.files.get(base, owner)
+        if report is None or report.role != REPORT:
+            return None
+        fmt = f".{suffix}"
+        markdown = report.data.decode("utf-8", errors="replace")
+        title = markdown[2:].split("\n", 1)[0].strip() if markdown.startswith("# ") else ""
+        data = await asyncio.to_thread(
+            export_report, markdown, fmt, title=title or PurePath(report.name).stem
+        )
+        converted = StoredFile(
+            key,
+            report.thread_id,
+            owner,
+            str(PurePath(report.name).with_suffix(fmt)),
+            EXPORT_TYPES[fmt],
+            data,
+            EXPORT,
+        )
+        await self.storage.files.put(converted)
+        return converted
 
     # --- reading threads -----------------------------------------------------------------
 

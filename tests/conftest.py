@@ -90,6 +90,7 @@ def cli_env(settings: Settings) -> dict[str, str]:
         ASSISTANT_DATA_DIR=str(settings.data_dir),
         ASSISTANT_SEARCH_PROVIDER="searxng",
         SEARXNG_URL=str(settings.searxng_url),
+        ASSISTANT_FETCH_ALLOW="127.0.0.1",
         ASSISTANT_SEARCH_RATE="1000",
         ASSISTANT_MODEL_RETRIES="1",
         PYTHONPATH=str(ROOT),

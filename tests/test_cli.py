@@ -62,7 +62,7 @@ def test_research_yes_writes_report(
     sources = [
         line for line in report.split("## Sources", 1)[1].splitlines() if line.startswith("[")
     ]
-    assert sources and all(" — https://example.test/" in line for line in sources)
+    assert sources and all(f" — {search.url}/page/" in line for line in sources)
     assert cited_numbers(report) == set(range(1, len(sources) + 1))
     assert "started 1/3: Part 1" in result.stderr
     assert "3 of 3 done: " in result.stderr
@@ -401,3 +401,83 @@ def test_end_of_input_at_the_plan_prompt_says_an_answer_was_expected(
     assert result.returncode == 130
     assert "an answer was expected" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# --- documents and formats ------------------------------------------------------------------
+
+
+def test_research_documents_alone_from_files_and_a_folder_into_word(
+    cli_env: dict[str, str], tmp_path: Path, search: FakeSearch, llm: ScriptedOpenAI
+) -> None:
+    import io
+
+    from docx import Document as DocxDocument
+
+    from fakes.files import make_docx, make_pdf
+
+    folder = tmp_path / "papers"
+    (folder / "deeper").mkdir(parents=True)
+    (folder / "tides.pdf").write_bytes(make_pdf(["Tidal range is the height between tides."]))
+    (folder / "deeper" / "neap.docx").write_bytes(make_docx(["Neap tides come at quarter moons."]))
+    (folder / "ignored.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Notes\n\nSpring tides come at new and full moon.\n")
+    out = tmp_path / "report.docx"
+
+    result = run(
+        ["research", "tides", "--yes", "--no-web", "--source", str(notes),
+         "--source", str(folder), "--out", str(out)],
+        cli_env,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert "added notes.md: " in result.stderr and "added tides.pdf: 1 page" in result.stderr
+    assert "added neap.docx: " in result.stderr and "ignored.png" not in result.stderr
+    assert search.requests == []
+    assert all("(from the person's document)" in p for p in worker_calls(llm))
+    word = DocxDocument(io.BytesIO(out.read_bytes()))
+    lines = [p.text for p in word.paragraphs]
+    sources = lines[lines.index("Sources") + 1 :]
+    assert sources[0].startswith("[1] ") and not any("http" in line for line in sources)
+    assert {line.split(" ", 1)[1] for line in sources if line.startswith("[")} <= {
+        "notes.md",
+        "tides.pdf, page 1",
+        "neap.docx",
+    }
+
+
+@pytest.mark.parametrize("suffix", [".pdf", ".html"])
+def test_out_writes_the_format_its_extension_names(
+    cli_env: dict[str, str], tmp_path: Path, suffix: str
+) -> None:
+    out = tmp_path / f"report{suffix}"
+    result = run(["research", "ocean tides", "--yes", "--out", str(out)], cli_env)
+    assert result.returncode == 0, result.stderr
+    data = out.read_bytes()
+    if suffix == ".pdf":
+        import io
+
+        from pypdf import PdfReader
+
+        text = " ".join(p.extract_text() or "" for p in PdfReader(io.BytesIO(data)).pages)
+        assert "A Report" in text and "Sources" in text
+    else:
+        assert data.startswith(b"<!DOCTYPE html>") and b"<h2>Sources</h2>" in data
+
+
+def test_unusable_sources_are_refused_before_anything_is_paid_for(
+    cli_env: dict[str, str], llm: ScriptedOpenAI, tmp_path: Path
+) -> None:
+    fake = tmp_path / "fake.pdf"
+    fake.write_bytes(b"not a pdf")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for args, says in [
+        (["--no-web"], "--no-web needs documents"),
+        (["--source", str(tmp_path / "missing.md")], "no such file or folder"),
+        (["--source", str(fake)], "fake.pdf is damaged or not really a PDF file"),
+        (["--source", str(empty)], "holds no document to read"),
+    ]:
+        result = run(["research", "tides", "--yes", *args], cli_env)
+        assert_one_line_error(result, 2, says)
+    assert llm.calls == []

@@ -33,6 +33,8 @@ from tests.support import values as thread_values
 TOPIC = "solar power"
 NO_APPROVAL: dict[str, Any] = {"approve": []}
 SOURCE_LINE = re.compile(r"^\[(\d+)\] (.+) — (\S+)$")
+CHECKED = re.compile(r"^\*Checked \d+ cited claims?: .*\*$")
+"""The verifier's closing line of a report."""
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -94,7 +96,7 @@ def sources(report: str) -> list[tuple[int, str, str]]:
     """``(n, title, url)`` of each line of the ``## Sources`` section."""
     assert "\n## Sources\n" in report, "the report has no Sources section"
     tail = report.split("\n## Sources\n", 1)[1]
-    lines = [line for line in tail.splitlines() if line.strip()]
+    lines = [line for line in tail.splitlines() if line.strip() and not CHECKED.match(line)]
     if lines == ["No sources were cited."]:
         return []
     parsed = []
@@ -107,7 +109,8 @@ def sources(report: str) -> list[tuple[int, str, str]]:
 
 def returned_urls(search: FakeSearch) -> set[str]:
     """Every URL the fake search handed out for the queries it received."""
-    return {r["url"] for query, _, _ in search.requests for r in default_results(query)}
+    base = f"{search.url}/page"
+    return {r["url"] for query, _, _ in search.requests for r in default_results(query, base)}
 
 
 def is_worker(request: ChatRequest) -> bool:
@@ -190,7 +193,7 @@ async def test_approved_plan_gives_report_with_verified_numbered_sources(
     assert cited, "the report body cites nothing"
     assert cited <= set(range(1, len(listed) + 1))
     assert {url for _, _, url in listed} <= returned_urls(search)
-    assert all(url.startswith("https://example.test/") for _, _, url in listed)
+    assert all(url.startswith(f"{search.url}/page/") for _, _, url in listed)
 
     in_order = [int(n) for n in re.findall(r"\[(\d+)\]", body(report))]
     first_seen = list(dict.fromkeys(in_order))
@@ -202,7 +205,8 @@ async def test_approved_plan_gives_report_with_verified_numbered_sources(
     assert await engine.storage.files.get(state["report_file"], "someone-else") is None
     [ready] = [e for e in resumed if isinstance(e, Document)]
     assert ready.markdown == report
-    assert [f.key for f in ready.files] == [state["report_file"]]
+    key = state["report_file"]
+    assert [f.key for f in ready.files] == [key, f"{key}.pdf", f"{key}.docx"]
     # the live board ends with every section done
     last = [e for e in resumed if isinstance(e, Progress)][-1]
     assert [item.state for item in last.items] == [State.DONE] * 3

@@ -17,6 +17,7 @@ from assistant.context import RunContext
 from assistant.events import Activity, Document, Progress, State
 from assistant.research.graph import LiveRuns, build_research_graph
 from assistant.research.schemas import Plan, SectionPlan
+from assistant.research.worker import Sources
 from assistant.storage import FileStore, SectionStore, SqliteDatabase, ensure_schema
 from fakes.chat_model import FakeModels, StructuredFake
 from tools.search import RateLimiter, SearchResult, SearchSession
@@ -62,7 +63,10 @@ async def stores(tmp_path: Path) -> AsyncIterator[tuple[SectionStore, FileStore]
 def graph(
     stores: tuple[SectionStore, FileStore], model: StructuredFake, search: MemorySearch
 ) -> tuple[Any, LiveRuns]:
-    runs = LiveRuns(lambda: SearchSession(search, limiter=RateLimiter(1000, burst=10)))
+    async def sources(thread_id: str, owner: str, web: bool) -> Sources:
+        return Sources(SearchSession(search, limiter=RateLimiter(1000, burst=10)), None)
+
+    runs = LiveRuns(sources)
     compiled = build_research_graph(
         models=FakeModels(model),  # type: ignore[arg-type]
         sections=stores[0],
@@ -83,7 +87,11 @@ def fake() -> StructuredFake:
 async def run(compiled: Any, payload: Any) -> list[Any]:
     events = []
     async for _mode, data in compiled.astream(
-        payload, THREAD, context=RunContext(owner="alice"), stream_mode=["custom", "updates"]
+        payload,
+        THREAD,
+        # Claims are checked in test_verify and end to end; here the fake has no verifier.
+        context=RunContext(owner="alice", verify="off"),
+        stream_mode=["custom", "updates"],
     ):
         events.append(data)
     return events
@@ -139,7 +147,11 @@ async def test_an_edited_plan_with_its_title_is_what_gets_written(
     [document] = [e for e in events if isinstance(e, Document)]
     assert document.title == "My own title"
     assert document.markdown.startswith("# My own title")
-    assert [f.name for f in document.files] == ["my-own-title.md"]
+    assert [f.name for f in document.files] == [
+        "my-own-title.md",
+        "my-own-title.pdf",
+        "my-own-title.docx",
+    ]
     stored = await stores[1].get(document.files[0].key, "alice")
     assert stored is not None and stored.data.decode() == document.markdown
     assert search.queries == ["moon"]

@@ -53,7 +53,7 @@ async def test_searxng_returns_results(fake: FakeSearch) -> None:
     async with httpx.AsyncClient() as client:
         results = await SearxNGProvider(fake.url, client).search("solar power", 5)
     assert results[0] == SearchResult(
-        "https://example.test/solar-power/1",
+        f"{fake.url}/page/solar-power/1",
         "Solar Power — source 1",
         "Facts about solar power number 1.",
         via="searxng",
@@ -129,8 +129,8 @@ async def test_tavily_post() -> None:
         async with httpx.AsyncClient() as client:
             results = await TavilyProvider("secret", client, server.url).search("wind farms", 2)
             assert [r.url for r in results] == [
-                "https://example.test/wind-farms/1",
-                "https://example.test/wind-farms/2",
+                f"{server.url}/page/wind-farms/1",
+                f"{server.url}/page/wind-farms/2",
             ]
             assert server.last_authorization == "Bearer secret"
             with pytest.raises(SearchUnavailable, match="TAVILY_API_KEY") as info:

@@ -84,7 +84,7 @@ async def test_web_search_uses_the_search_endpoint(engine: Engine, search: FakeS
     assert [r.name for r in results] == ["web_search"]
     assert results[0].outcome is Outcome.DONE
     assert [q for q, _, _ in search.requests] == ["solar sails"]
-    assert "https://example.test/solar-sails/1" in results[0].content
+    assert f"{search.url}/page/solar-sails/1" in results[0].content
     assert of(Answer, events)
 
 
@@ -98,7 +98,9 @@ async def test_write_tool_critiques_its_draft(engine: Engine, llm: ScriptedOpenA
     assert of(Answer, events)
 
 
-async def test_research_asks_for_plan_review_then_reports(engine: Engine) -> None:
+async def test_research_asks_for_plan_review_then_reports(
+    engine: Engine, search: FakeSearch
+) -> None:
     events = await chat(engine, "t-research", "research tides")
     approval = the_approval(events)
     assert approval.request.action.name == "research"
@@ -113,8 +115,8 @@ async def test_research_asks_for_plan_review_then_reports(engine: Engine) -> Non
     assert len(results) == 1 and results[0].outcome is Outcome.DONE
     [document] = of(Document, events)
     assert document.markdown.startswith("# A Report")
-    assert "https://example.test/" in document.markdown
-    assert [f.name for f in document.files] == ["a-report.md"]
+    assert f"{search.url}/page/tides-aspect-1/1" in document.markdown
+    assert [f.name for f in document.files] == ["a-report.md", "a-report.pdf", "a-report.docx"]
     # the model is told about the report, not handed a server path or the whole report
     assert "saved" not in results[0].content and "/" not in results[0].content.split("\n")[0]
     answer_at = max(i for i, e in enumerate(events) if isinstance(e, Answer))

@@ -368,4 +368,7 @@ def format_results(results: list[SearchResult], snippet_chars: int = 400) -> str
     for i, r in enumerate(results, 1):
         snippet = r.content if len(r.content) <= snippet_chars else r.content[:snippet_chars] + "…"
         blocks.append(f"[{i}] {r.title or r.url}\n{r.url}\n{snippet}".rstrip())
+    via = list(dict.fromkeys(r.via for r in results if r.via))
+    if via:
+        blocks.append("Search answered by " + ", then ".join(via) + ".")
     return "\n\n".join(blocks)

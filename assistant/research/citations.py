@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from assistant.research.schemas import SectionResult, Source
+from assistant.research.schemas import SectionResult, Source, source_key
 from assistant.text import escape, link_target
 
 CITATION = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
@@ -28,7 +28,7 @@ def clean_citations(text: str, sources: Sequence[Source]) -> tuple[str, list[str
     Returns the cleaned text and a description of each removal.
     """
     removed: list[str] = []
-    allowed = {source["url"].rstrip("/") for source in sources}
+    allowed = {source["url"].rstrip("/") for source in sources if source["url"]}
 
     def link(match: re.Match[str]) -> str:
         if match.group(2).rstrip("/") in allowed:
@@ -97,7 +97,7 @@ def merge_sections(sections: Iterable[SectionResult]) -> tuple[list[str], list[S
                 if not 1 <= number <= len(local):
                     continue
                 source = local[number - 1]
-                key = source["url"].rstrip("/")
+                key = source_key(source)
                 if key not in order:
                     order[key] = len(sources) + 1
                     sources.append(source)
@@ -110,9 +110,12 @@ def merge_sections(sections: Iterable[SectionResult]) -> tuple[list[str], list[S
 
 
 def format_sources(sources: Sequence[Source]) -> str:
-    """The ``## Sources`` section: ``[n] Title — URL``, one per line."""
+    """The ``## Sources`` section: ``[n] Title — URL`` per web page and ``[n] file name,
+    page p`` per page of a document, one per line."""
     lines = [
         f"[{n}] {escape(source['title'] or source['url'])} — {link_target(source['url'])}"
+        if source["url"]
+        else f"[{n}] {escape(source['title'])}"
         for n, source in enumerate(sources, 1)
     ]
     return "## Sources\n\n" + ("\n\n".join(lines) if lines else "No sources were cited.")

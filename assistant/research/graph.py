@@ -18,6 +18,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any, Literal
 
 from langgraph.config import get_stream_writer
@@ -27,6 +28,7 @@ from langgraph.types import Checkpointer, Send
 
 from assistant import prompts
 from assistant.approvals import Edit, Reject, Respond, approval_request, ask_for_decision
+from assistant.attachments import TEXT
 from assistant.context import RunContext
 from assistant.errors import AssistantError, describe
 from assistant.events import Document, FileRef, State
@@ -40,12 +42,13 @@ from assistant.research.progress import (
     final_board,
     plan_markdown,
     plan_title,
+    report_text,
     section_key,
     section_note,
     section_text,
     section_title,
 )
-from assistant.research.report import assemble, slug
+from assistant.research.report import EXPORT_TYPES, REPORT, assemble, export_key, slug
 from assistant.research.schemas import (
     MAX_SECTIONS,
     MIN_SECTIONS,
@@ -53,21 +56,16 @@ from assistant.research.schemas import (
     Introduction,
     Plan,
     ResearchState,
-    SectionPlan,
     SectionResult,
-    Source,
     WorkerTask,
 )
+from assistant.research.verify import summary_line
+from assistant.research.worker import Sources, verification_of, write_section
 from assistant.storage import FileStore, SectionStore, StoredFile
 from assistant.text import brief, plural
-from tools.search import SearchError, SearchResult, SearchSession
 
 log = logging.getLogger(__name__)
 
-MAX_SOURCES_PER_SECTION = 8
-MAX_TITLE_CHARS = 200
-MAX_SOURCE_CHARS = 1_200
-"""What of one search result reaches a worker's prompt (8 sources: about 10 000 characters)."""
 ACTION = "research"
 """The action name of the plan review (the research tool's name)."""
 
@@ -84,23 +82,28 @@ def run_id_for(thread_id: str, call_id: str) -> str:
 class _Live:
     """What the workers of one run share while they work."""
 
-    search: SearchSession
+    sources: Sources
     slots: asyncio.Semaphore
     board: Board
     users: int = 0
+
+
+OpenSources = Callable[[str, str, bool], Awaitable[Sources]]
+"""``open_sources(thread_id, owner, web)``: a run's search session, page reader (if ``web``)
+and the documents attached to the thread."""
 
 
 class LiveRuns:
     """The runs of this process whose workers are working, by run id.
 
     All workers of a run execute in one superstep, so an entry lives exactly while one of
-    them runs: the last to finish, fail or be cancelled removes it. Nothing of a stopped
-    or failed run stays in memory.
+    them runs: the last to finish, fail or be cancelled removes it and closes its page
+    reader. Nothing of a stopped or failed run stays in memory.
     """
 
-    def __init__(self, make_search: Callable[[], SearchSession]) -> None:
-        """``make_search``: a fresh search session (cache, de-duplication) for one run."""
-        self.make_search = make_search
+    def __init__(self, open_sources: OpenSources) -> None:
+        """``open_sources``: fresh sources (search cache, page reader) for one run."""
+        self.open_sources = open_sources
         self._runs: dict[str, _Live] = {}
         self._lock = asyncio.Lock()
 
@@ -110,13 +113,15 @@ class LiveRuns:
 
     @contextlib.asynccontextmanager
     async def join(
-        self, run_id: str, parallel: int, board: Callable[[], Awaitable[Board]]
+        self, task: WorkerTask, owner: str, parallel: int, board: Callable[[], Awaitable[Board]]
     ) -> AsyncIterator[_Live]:
         """The run's shared state, created by its first worker, dropped after its last."""
+        run_id = task["run_id"]
         async with self._lock:
             live = self._runs.get(run_id)
             if live is None:
-                live = _Live(self.make_search(), asyncio.Semaphore(parallel), await board())
+                sources = await self.open_sources(task["thread_id"], owner, task.get("web", True))
+                live = _Live(sources, asyncio.Semaphore(parallel), await board())
                 self._runs[run_id] = live
             live.users += 1
         try:
@@ -125,6 +130,7 @@ class LiveRuns:
             live.users -= 1
             if live.users == 0 and self._runs.get(run_id) is live:
                 del self._runs[run_id]
+                await live.sources.aclose()
 
 
 def build_research_graph(
@@ -152,8 +158,21 @@ def build_research_graph(
             if feedback
             else ""
         )
+        names = await files.names(state.get("thread_id", ""), runtime.context.owner, TEXT)
+        documents = ""
+        if names:
+            template = (
+                prompts.PLANNER_DOCUMENTS
+                if state.get("web", True)
+                else prompts.PLANNER_DOCUMENTS_ONLY
+            )
+            documents = template.format(names="\n".join(f"- {n}" for n in names))
         prompt = prompts.PLANNER.format(
-            topic=topic, min_sections=MIN_SECTIONS, max_sections=MAX_SECTIONS, feedback=extra
+            topic=topic,
+            min_sections=MIN_SECTIONS,
+            max_sections=MAX_SECTIONS,
+            documents=documents,
+            feedback=extra,
         )
         model = runtime.context.model
         result = await models.structured(Plan, prompt, model)
@@ -219,6 +238,7 @@ def build_research_graph(
                     section=section,
                     names=[s.name for s in sections_],
                     title=state["plan"].title,
+                    web=state.get("web", True),
                 ),
             )
             for i, section in enumerate(sections_)
@@ -234,7 +254,8 @@ def build_research_graph(
             kept = await sections.indexes(task["run_id"])
             return Board(call_id, f"Researching: {task['title']}", task["names"], kept)
 
-        async with runs.join(task["run_id"], runtime.context.max_parallel, board) as live:
+        context = runtime.context
+        async with runs.join(task, context.owner, context.max_parallel, board) as live:
             saved = await sections.load(task["run_id"], index)
             if saved is not None:
                 result = SectionResult(**saved, kept=True)  # type: ignore[typeddict-item]
@@ -250,30 +271,12 @@ def build_research_graph(
                 )
                 return {"sections": [result]}
             async with live.slots:
-                write(live.board.set(index, State.SEARCHING))
-                write(
-                    activity(
-                        call_id,
-                        key,
-                        title,
-                        section_text(section) + "\n\nSearching…",
-                        State.SEARCHING,
-                    )
-                )
 
-                def writing() -> None:
-                    write(live.board.set(index, State.WRITING))
-                    write(
-                        activity(
-                            call_id,
-                            key,
-                            title,
-                            section_text(section) + "\n\nWriting…",
-                            State.WRITING,
-                        )
-                    )
+                def step(state: State, note: str) -> None:
+                    write(live.board.set(index, state))
+                    write(activity(call_id, key, title, section_text(section, note=note), state))
 
-                result = await _write_section(task, live.search, runtime.context.model, writing)
+                result = await write_section(task, live.sources, models, context, step)
                 result["attempt"] = live.board.started_at
             await sections.save(task["run_id"], task["thread_id"], index, dict(result))
             ok = result["status"] == "ok"
@@ -288,77 +291,6 @@ def build_research_graph(
                 )
             )
         return {"sections": [result]}
-
-    async def _write_section(
-        task: WorkerTask, search: SearchSession, model: str, writing: Callable[[], None]
-    ) -> SectionResult:
-        section: SectionPlan = task["section"]
-
-        def failed(reason: str) -> SectionResult:
-            log.warning("section %r failed: %s", section.name, reason)
-            return SectionResult(
-                index=task["index"],
-                name=section.name,
-                status="failed",
-                text="",
-                sources=[],
-                error=reason,
-                removed=[],
-            )
-
-        found = await asyncio.gather(
-            *(search.search(query) for query in section.queries), return_exceptions=True
-        )
-        results: dict[str, SearchResult] = {}
-        errors: list[str] = []
-        for outcome in found:
-            if isinstance(outcome, SearchError):
-                errors.append(str(outcome))
-            elif isinstance(outcome, BaseException):
-                raise outcome
-            else:
-                for item in outcome:
-                    results.setdefault(item.url.rstrip("/"), item)
-        if not results:
-            return failed(
-                errors[0]
-                if errors
-                else "the web search returned no results for: " + "; ".join(section.queries)
-            )
-        writing()
-        picked = list(results.values())[:MAX_SOURCES_PER_SECTION]
-        sources = [
-            Source(url=item.url, title=brief(item.title, MAX_TITLE_CHARS)) for item in picked
-        ]
-        numbered = "\n\n".join(
-            f"[{n}] {brief(item.title, MAX_TITLE_CHARS)}\nURL: {item.url}\n"
-            f"{brief(item.content, MAX_SOURCE_CHARS)}"
-            for n, item in enumerate(picked, 1)
-        )
-        prompt = prompts.WORKER.format(
-            topic=task["topic"],
-            name=section.name,
-            description=section.description,
-            sources=numbered,
-        )
-        try:
-            reply = await models.get(model).ainvoke(prompt)
-        except Exception as exc:  # no interrupt below this point; any model failure is reported
-            return failed(f"the model failed while writing it: {describe(exc)}")
-        text, removed = clean_citations(str(reply.content), sources)
-        for removal in removed:
-            log.warning("section %r: removed %s", section.name, removal)
-        if not text:
-            return failed("the model returned an empty section")
-        return SectionResult(
-            index=task["index"],
-            name=section.name,
-            status="ok",
-            text=text,
-            sources=sources,
-            error=None,
-            removed=removed,
-        )
 
     async def synthesize(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         write = get_stream_writer()
@@ -396,7 +328,9 @@ def build_research_graph(
                     log.warning("introduction: removed %s", item)
             except Exception as exc:  # the report stands without an introduction
                 log.warning("writing the introduction failed: %s", describe(exc))
-        markdown = assemble(plan_.title, introduction, results, texts, sources)
+        checked = [v for s in written if (v := verification_of(s)) is not None]
+        verdict = summary_line(checked) if checked else ""
+        markdown = assemble(plan_.title, introduction, results, texts, sources, verdict)
         name = f"{slug(plan_.title)}.md"
         key = f"{state['run_id']}/{name}"
         await files.put(
@@ -407,15 +341,29 @@ def build_research_graph(
                 name,
                 "text/markdown",
                 markdown.encode("utf-8"),
+                REPORT,
             )
         )
         summary = (
             f"Report ready: {plural(len(written), 'section')} of {len(results)}, "
             f"{plural(len(sources), 'source')}."
         )
-        write(activity(call_id, WRITING_KEY, "Writing the report", summary, State.DONE))
+        write(
+            activity(
+                call_id,
+                WRITING_KEY,
+                "Writing the report",
+                report_text(summary, verdict, written),
+                State.DONE,
+            )
+        )
         write(final_board(call_id, f"Researching: {plan_.title}", plan_, results, summary))
-        write(Document(call_id, plan_.title, markdown, (FileRef(key, name, "text/markdown"),)))
+        downloads = tuple(
+            FileRef(export_key(key, fmt), str(PurePath(name).with_suffix(fmt)), mime)
+            for fmt, mime in EXPORT_TYPES.items()
+            if fmt != ".html"
+        )
+        write(Document(call_id, plan_.title, markdown, downloads))
         return {"report": markdown, "report_file": key, "status": "done"}
 
     builder = StateGraph(ResearchState, context_schema=RunContext)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Sequence
+from typing import Any
 
 from assistant.events import Activity, Progress, ProgressItem, State
-from assistant.research.schemas import Plan, SectionPlan, SectionResult
+from assistant.research.schemas import Plan, SectionPlan, SectionResult, Source
 from assistant.text import brief, escape, escape_code, link_target, plural
 
 PLAN_KEY = "plan"
@@ -51,23 +52,67 @@ def plan_markdown(plan: Plan, topic: str, revision: int = 1) -> str:
 
 
 def section_text(section: SectionPlan, result: SectionResult | None = None, note: str = "") -> str:
-    """A section step's text: its searches, then what came of them."""
+    """A section step's text: its searches, then what came of them (what was read, which
+    sources it was written from, what the check of its claims removed and why)."""
     text = "Searches: " + ", ".join(f"`{escape_code(q)}`" for q in section.queries)
     if result is not None:
-        if result["status"] == "ok":
-            links = "\n".join(
-                f"- [{escape(s['title'] or s['url'])}]({link_target(s['url'])})"
-                for s in result["sources"]
-            )
-            text += f"\n\nWritten from {plural(len(result['sources']), 'source')}:\n\n{links}"
-            if result["removed"]:
-                removed = "\n".join(f"- {escape(item)}" for item in result["removed"])
-                text += f"\n\nRemoved because no source backs it:\n\n{removed}"
-        else:
-            text += f"\n\nCould not be written: {result['error'] or 'unknown reason'}"
+        text += "\n\n" + "\n\n".join(_outcome(result))
     if note:
         text += f"\n\n{note}"
     return text
+
+
+def _outcome(result: SectionResult) -> list[str]:
+    parts = []
+    read, fallbacks = result.get("read"), result.get("fallbacks") or []
+    if read is not None or fallbacks:
+        line = f"Read {plural(read or 0, 'page')} in full"
+        if fallbacks:
+            line += f"; {plural(len(fallbacks), 'page')} could not be read, so its search "
+            line += "snippet was used instead:"
+            line += "".join(f"\n- {escape(item)}" for item in fallbacks)
+        parts.append(line if fallbacks else line + ".")
+    if result.get("via"):
+        parts.append("Search answered by " + ", then ".join(map(escape, result["via"])) + ".")
+    if result["status"] != "ok":
+        parts.append(f"Could not be written: {escape(result['error'] or 'unknown reason')}")
+        return parts
+    links = "\n".join(f"- {source_link(s)}" for s in result["sources"])
+    parts.append(f"Written from {plural(len(result['sources']), 'source')}:\n\n{links}")
+    if result["removed"]:
+        removed = "\n".join(f"- {escape(item)}" for item in result["removed"])
+        parts.append(f"Removed because no source backs it:\n\n{removed}")
+    verified = result.get("verification")
+    if verified:
+        parts.append(_checked(verified))
+    return parts
+
+
+def source_link(source: Source) -> str:
+    """A source as a Markdown list item's text: a link to the page, or the document's name."""
+    if not source["url"]:
+        return escape(source["title"])
+    return f"[{escape(source['title'] or source['url'])}]({link_target(source['url'])})"
+
+
+def _checked(verified: dict[str, Any]) -> str:
+    """What the claim check of one section found, with the reason for each finding."""
+    if verified.get("mode") == "off":
+        return "Cited claims were not checked (ASSISTANT_VERIFY=off)."
+    if verified.get("unavailable"):
+        return f"Cited claims could not be checked: {escape(verified['unavailable'])}."
+    checked, supported = int(verified.get("checked", 0)), int(verified.get("supported", 0))
+    line = f"Checked {plural(checked, 'cited claim')} against the sources: {supported} supported."
+    lines = [line]
+    for label, key in (("Removed", "removed"), ("Flagged as unverified", "marked")):
+        for finding in verified.get(key) or []:
+            cited = "".join(f"[{n}]" for n in finding.get("citations", []))
+            what = label if finding.get("whole_sentence", True) else f"Citation {cited} dropped"
+            lines.append(
+                f"- {what}: “{escape(finding.get('sentence', ''))}” — "
+                f"{escape(finding.get('reason', ''))}"
+            )
+    return "\n".join(lines)
 
 
 def section_note(result: SectionResult) -> str:
@@ -75,9 +120,30 @@ def section_note(result: SectionResult) -> str:
     if result["status"] != "ok":
         return brief(result["error"] or "", 80)
     note = plural(len(result["sources"]), "source")
+    verified = result.get("verification") or {}
+    claims = sum(1 for f in verified.get("removed") or [] if f.get("whole_sentence", True))
+    flagged = len(verified.get("marked") or [])
     if result["removed"]:
         note += f", {plural(len(result['removed']), 'citation')} removed"
+    if claims:
+        note += f", {plural(claims, 'unsupported claim')} removed"
+    if flagged:
+        note += f", {plural(flagged, 'claim')} flagged"
     return note
+
+
+def report_text(summary: str, verdict: str, sections: Sequence[SectionResult]) -> str:
+    """The "Writing the report" step once done: the figures, then every claim the check
+    removed or flagged, by section, with the reason."""
+    lines = [summary]
+    if verdict:
+        lines.append(escape(verdict))
+    for result in sections:
+        verified = result.get("verification") or {}
+        findings = [*(verified.get("removed") or []), *(verified.get("marked") or [])]
+        if findings:
+            lines.append(f"**{escape(result['name'])}**\n" + _checked(verified).split("\n", 1)[1])
+    return "\n\n".join(lines)
 
 
 class Board:

@@ -7,6 +7,25 @@ import unicodedata
 
 from assistant.research.citations import format_sources
 from assistant.research.schemas import SectionResult, Source
+from assistant.text import escape
+
+REPORT = "report"
+"""The role of a report's Markdown file among the conversation's files."""
+EXPORT = "export"
+"""The role of a report converted to another format."""
+EXPORT_TYPES = {
+    ".md": "text/markdown",
+    ".html": "text/html",
+    ".pdf": "application/pdf",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+
+
+def export_key(report_key: str, fmt: str) -> str:
+    """The file key of report ``report_key`` in format ``fmt`` (".pdf"): ``Engine.file``
+    makes it on first request."""
+    fmt = "." + fmt.lower().lstrip(".")
+    return report_key if fmt == ".md" else report_key + fmt
 
 
 def one_line(text: str) -> str:
@@ -27,8 +46,10 @@ def assemble(
     sections: list[SectionResult],
     texts: list[str],
     sources: list[Source],
+    verdict: str = "",
 ) -> str:
-    """``# title``, a note on missing sections, the introduction, the sections, the sources."""
+    """``# title``, a note on missing sections, the introduction, the sections, the sources,
+    and the verifier's ``verdict`` ("Checked 24 cited claims: 22 supported, 2 removed.")."""
     parts = [f"# {one_line(title)}"]
     missing = [s for s in sections if s["status"] == "failed"]
     if missing:
@@ -46,4 +67,6 @@ def assemble(
             else f"> **This section is missing:** {section['error']}"
         )
     parts.append(format_sources(sources))
+    if verdict:
+        parts.append(f"*{escape(verdict)}*")
     return "\n\n".join(parts) + "\n"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Literal, NotRequired, TypedDict
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -68,10 +68,16 @@ class Introduction(BaseModel):
 
 
 class Source(TypedDict):
-    """A search result a section cited."""
+    """A web page (``url``) or a page of the person's document (``url`` empty; ``title`` is
+    "file name, page p") that a section was written from."""
 
     url: str
     title: str
+
+
+def source_key(source: Source) -> str:
+    """What makes two sources the same one: the URL, else the document's name and page."""
+    return source["url"].rstrip("/") or "file:" + source["title"]
 
 
 class SectionResult(TypedDict):
@@ -88,6 +94,16 @@ class SectionResult(TypedDict):
     """Restored from before a stop or a crash (not written again in this run)."""
     attempt: NotRequired[float]
     """When the run that wrote it started: older than the last attempt means kept."""
+    read: NotRequired[int]
+    """Web pages read in full."""
+    fallbacks: NotRequired[list[str]]
+    """Pages that could not be read ("Title: why"); their search snippet was used."""
+    via: NotRequired[list[str]]
+    """The search providers that answered."""
+    documents: NotRequired[int]
+    """The person's documents among the section's sources."""
+    verification: NotRequired[dict[str, Any]]
+    """How its cited claims fared against their sources (``verify.Verified.record``)."""
 
 
 class WorkerTask(TypedDict):
@@ -104,6 +120,8 @@ class WorkerTask(TypedDict):
     """Every section's name, for the progress board."""
     title: str
     """The report's title."""
+    web: NotRequired[bool]
+    """Search the web (False: the person's documents only)."""
 
 
 class ResearchState(TypedDict, total=False):
@@ -114,6 +132,7 @@ class ResearchState(TypedDict, total=False):
     call_id: str
     thread_id: str
     needs_review: bool
+    web: bool
     feedback: list[str]
     plan: Plan
     revision: int

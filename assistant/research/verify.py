@@ -17,7 +17,7 @@ import re
 import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -101,6 +101,49 @@ class Verified:
     unavailable: str | None = None
     """Why verification could not run; the text is then unchanged."""
     mode: Mode = "remove"
+
+    def record(self) -> dict[str, Any]:
+        """The figures and findings as plain data (saved with the section; no text)."""
+        return {
+            "mode": self.mode,
+            "checked": self.checked,
+            "supported": self.supported,
+            "removed": [_finding_record(f) for f in self.removed],
+            "marked": [_finding_record(f) for f in self.marked],
+            "unavailable": self.unavailable,
+        }
+
+    @classmethod
+    def from_record(cls, data: Mapping[str, Any], text: str = "") -> Verified:
+        """Back from ``record()`` (saved data is checked: it may come from an older version)."""
+        mode = data.get("mode")
+        return cls(
+            text,
+            checked=int(data.get("checked") or 0),
+            supported=int(data.get("supported") or 0),
+            removed=tuple(_finding(f) for f in data.get("removed") or ()),
+            marked=tuple(_finding(f) for f in data.get("marked") or ()),
+            unavailable=data.get("unavailable") or None,
+            mode=mode if mode in ("remove", "mark", "off") else "remove",
+        )
+
+
+def _finding_record(finding: Finding) -> dict[str, Any]:
+    return {
+        "sentence": finding.sentence,
+        "citations": list(finding.citations),
+        "reason": finding.reason,
+        "whole_sentence": finding.whole_sentence,
+    }
+
+
+def _finding(data: Mapping[str, Any]) -> Finding:
+    return Finding(
+        str(data.get("sentence", "")),
+        tuple(int(n) for n in data.get("citations") or ()),
+        str(data.get("reason", "")),
+        bool(data.get("whole_sentence", True)),
+    )
 
 
 class _NoVerdicts(Exception):

@@ -88,6 +88,15 @@ class FileStore:
         )
         return [_stored(row) for row in rows]
 
+    async def names(self, thread_id: str, owner: str, role: str) -> list[str]:
+        """The names of ``owner``'s files of ``role`` in the thread, oldest first (no data)."""
+        rows = await self.db.fetchall(
+            "SELECT name FROM files WHERE thread_id = ? AND owner = ? AND role = ? "
+            "ORDER BY created_at",
+            (thread_id, owner, role),
+        )
+        return [str(row[0]) for row in rows]
+
     async def delete(self, key: str) -> bool:
         """Remove one file; False if it was not there."""
         return bool(await self.db.execute("DELETE FROM files WHERE file_key = ?", (key,)))

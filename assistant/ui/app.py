@@ -20,7 +20,7 @@ from fastapi import Request, Response
 from starlette.datastructures import Headers
 
 from assistant.settings import load_settings
-from assistant.ui import auth, chainlit_fixes, runtime, security, settings_panel
+from assistant.ui import auth, chainlit_fixes, runtime, security, settings_panel, uploads
 from assistant.ui.approvals import ACTION as APPROVAL_ACTION
 from assistant.ui.approvals import payload_of
 from assistant.ui.conversation import CONTINUE_ACTION, Conversation
@@ -33,6 +33,7 @@ warnings.filterwarnings("ignore", message="Pydantic serializer warnings")
 chainlit_fixes.apply()
 
 SETTINGS = load_settings()
+uploads.configure(SETTINGS)
 USERS = auth.parse_users(os.environ.get(auth.USERS_ENV))
 
 server.add_middleware(
@@ -59,7 +60,7 @@ async def open_runtime() -> None:
     """Open the engine for this server process."""
     opened = await runtime.Runtime.open(load_settings(), USERS)
     runtime.attach(server, opened)
-    install_route(server, download_route(lambda: runtime.current(server).files))
+    install_route(server, download_route(lambda: runtime.current(server).engine))
 
 
 @cl.on_app_shutdown

@@ -29,7 +29,7 @@ from assistant.errors import AssistantError, InputError, describe
 from assistant.events import ApprovalNeeded
 from assistant.storage import AlreadyDecided, ThreadBusy, ThreadNotFound
 from assistant.text import brief, escape, safe_markdown
-from assistant.ui import formatting, settings_panel
+from assistant.ui import formatting, settings_panel, uploads
 from assistant.ui.approvals import CANCEL, Questions, edit_prompt
 from assistant.ui.render import TurnView
 
@@ -88,6 +88,19 @@ class Conversation:
                 message, "Still working on the previous request: wait for it, or press Stop."
             )
             return
+        attached: list[str] = []
+        files = await uploads.uploads_of(message)
+        if files:
+            try:
+                shown, attached = await uploads.attach(
+                    self.engine, self.thread_id, self.owner, files, title=text or files[0].name
+                )
+            except REFUSALS as exc:
+                await self._refused(message, str(exc))
+                return
+            await cl.Message(content=shown).send()
+            if not text.strip():
+                return
         if self.awaiting is not None:
             await self._answer_by_message(message, text)
             return
@@ -104,6 +117,7 @@ class Conversation:
                 lambda view: self._resume(view, open_question, value, note), message=message
             )
             return
+        text = uploads.told_to_model(text, attached)
         await self._run(lambda view: self._turn(view, text), message=message)
 
     async def decide(self, interrupt_id: str, decision: str) -> None:

@@ -19,6 +19,7 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
 from assistant.storage import FileStore, StoredFile
+from tools.export import ExportError
 
 URL_PREFIX = "/assistant/files"
 
@@ -66,15 +67,18 @@ class StoreStorage(BaseStorageClient):
         """Nothing to close."""
 
 
-def download_route(files: Any) -> APIRoute:
-    """``GET /assistant/files/{key}``: the file, to its owner only (others get 404)."""
+def download_route(engine: Any) -> APIRoute:
+    """``GET /assistant/files/{key}``: the file, to its owner only (others get 404). A
+    report's PDF or Word version is made on its first download (``Engine.file``)."""
 
     async def download(
         object_key: str, user: Annotated[Any, Depends(get_current_user)]
     ) -> Response:
         owner = user.identifier if isinstance(user, PersistedUser) else None
-        store: FileStore = files()
-        found = await store.get(object_key, owner) if owner else None
+        try:
+            found = await engine().file(object_key, owner=owner) if owner else None
+        except ExportError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
         if found is None:
             raise HTTPException(status_code=404, detail="File not found")
         disposition = f"attachment; filename*=UTF-8''{quote(found.name)}"

@@ -12,6 +12,8 @@ from assistant.events import Progress, State
 from assistant.text import escape, link_target, plural, safe_markdown
 
 _SOURCE_LINE = re.compile(r"^\[(\d+)\] (.*) — (https?://\S+)$")
+_DOCUMENT_LINE = re.compile(r"^\[(\d+)\] (.+)$")
+"""A source line of a document (no URL): ``[n] notes.pdf, page 2``."""
 
 ICONS: dict[State, str] = {
     State.WAITING: "⏳",
@@ -81,10 +83,13 @@ def report_for_chat(markdown: str) -> str:
     lines = []
     for line in tail.splitlines():
         found = _SOURCE_LINE.match(line.strip())
+        document = _DOCUMENT_LINE.match(line.strip())
         if found:
             number, title, url = found.groups()
             urls[number] = url
             lines.append(f"{number}. [{title}]({link_target(url)})")
+        elif document:
+            lines.append(f"{document.group(1)}. {document.group(2)}")
         else:
             lines.append(line)
 

@@ -52,6 +52,7 @@ def ui_env(ui_llm: ScriptedOpenAI, ui_search: FakeSearch) -> dict[str, str]:
         OPENAI_BASE_URL=ui_llm.base_url,
         ASSISTANT_SEARCH_PROVIDER="searxng",
         SEARXNG_URL=ui_search.url,
+        ASSISTANT_FETCH_ALLOW="127.0.0.1",
         ASSISTANT_SEARCH_RATE="1000",
         ASSISTANT_MODEL_RETRIES="0",
         PYTHONPATH=str(ROOT),

@@ -107,7 +107,9 @@ async def test_research_shows_the_plan_and_waits_for_a_decision(server: UiServer
         assert not any(s["name"].startswith("Section") for s in client.steps().values())
 
 
-async def test_approve_gives_the_report_with_sources_and_a_download(server: UiServer) -> None:
+async def test_approve_gives_the_report_with_sources_and_a_download(
+    server: UiServer, ui_search: FakeSearch
+) -> None:
     async with chat(server) as client:
         await client.send("research tides")
         await client.click(await client.next_question(), "approve")
@@ -117,8 +119,9 @@ async def test_approve_gives_the_report_with_sources_and_a_download(server: UiSe
         )
         await client.message_containing("Done.", within=30)
     assert report.startswith("# A Report")
-    assert "1. [Tides Aspect 1 — source 1](https://example.test/tides-aspect-1/1)" in report
-    assert "[\\[1\\]](https://example.test/tides-aspect-1/1)" in report  # citations link
+    page = f"{ui_search.url}/page/tides-aspect-1/1"
+    assert f"1. [Tides Aspect 1 — source 1]({page})" in report
+    assert f"[\\[1\\]]({page})" in report  # citations link
     assert attached["name"] == "a-report.md"
     assert attached["url"].startswith("/assistant/files/")
     # the question shows what was decided, and lost its buttons
@@ -158,19 +161,26 @@ async def test_the_report_file_downloads_after_a_reload_for_its_owner_only(
         await client.click(await client.next_question(), "approve")
         await client.message_containing("Done.", within=30)
     thread = await saved_thread(server, client.thread_id, "Report ready:")
-    for _ in range(50):  # the attachment's row is written in the background too
-        if thread["elements"]:
+    for _ in range(50):  # the attachments' rows are written in the background too
+        if len(thread["elements"]) == 3:
             break
         await asyncio.sleep(0.1)
         thread = await saved_thread(server, client.thread_id, "Report ready:")
-    (element,) = thread["elements"]
-    assert element["url"].startswith("/assistant/files/")
-    owner = await get(server, "alice", element["url"])
-    assert owner.status_code == 200
-    assert owner.text.startswith("# A Report")
-    assert "attachment" in owner.headers["content-disposition"]
-    assert "a-report.md" in owner.headers["content-disposition"]
-    assert (await get(server, "bob", element["url"])).status_code == 404
+    elements = {e["name"]: e for e in thread["elements"]}
+    assert set(elements) == {"a-report.md", "a-report.pdf", "a-report.docx"}
+    for name, element in elements.items():
+        assert element["url"].startswith("/assistant/files/")
+        owner = await get(server, "alice", element["url"])
+        assert owner.status_code == 200
+        assert "attachment" in owner.headers["content-disposition"]
+        assert name in owner.headers["content-disposition"]
+        assert (await get(server, "bob", element["url"])).status_code == 404
+    markdown = await get(server, "alice", elements["a-report.md"]["url"])
+    assert markdown.text.startswith("# A Report")
+    pdf = await get(server, "alice", elements["a-report.pdf"]["url"])
+    assert pdf.content.startswith(b"%PDF-") and pdf.headers["content-type"] == "application/pdf"
+    docx = await get(server, "alice", elements["a-report.docx"]["url"])
+    assert docx.content.startswith(b"PK")  # a Word file is a ZIP archive
 
 
 async def test_reject_runs_nothing(server: UiServer, ui_search: FakeSearch) -> None:
@@ -255,7 +265,9 @@ async def test_reconnecting_shows_the_pending_question_once(server: UiServer) ->
         await again.message_containing("## Sources", within=30)
 
 
-async def test_a_pending_approval_survives_a_server_restart(server: UiServer) -> None:
+async def test_a_pending_approval_survives_a_server_restart(
+    server: UiServer, ui_search: FakeSearch
+) -> None:
     cookie = await sign_in(server.url, "alice", "secret1")
     async with chat(server, cookie=cookie) as first:
         await first.send("research tides")
@@ -267,7 +279,7 @@ async def test_a_pending_approval_survives_a_server_restart(server: UiServer) ->
     async with chat(server, cookie=cookie, thread_id=first.thread_id) as again:
         await again.click(await again.next_question(), "approve")
         report = await again.message_containing("## Sources", within=30)
-    assert "https://example.test/tides-aspect-3/1" in report
+    assert f"{ui_search.url}/page/tides-aspect-3/1" in report
 
 
 async def test_bob_cannot_open_alices_thread(server: UiServer) -> None:
