@@ -45,6 +45,34 @@ ROWS: list[Row] = [
         lambda f: True,
     ),
     (
+        "1 research fan-out",
+        "model calls per report (8 sections)",
+        lambda f: f["model_calls_per_run"],
+        "-",
+        lambda f: True,
+    ),
+    (
+        "1 research fan-out",
+        "prompt / completion tokens per report",
+        lambda f: f"{f['prompt_tokens_per_run']}/{f['completion_tokens_per_run']}",
+        "-",
+        lambda f: True,
+    ),
+    (
+        "1 research fan-out",
+        "pages read per report",
+        lambda f: f["pages_read_per_run"],
+        "-",
+        lambda f: True,
+    ),
+    (
+        "7 verification",
+        "share of cited claims kept (test set)",
+        lambda f: f["kept_share"],
+        "{expected_share}",
+        lambda f: f["kept_share"] == f["expected_share"] and f["unsupported_claims_left"] == 0,
+    ),
+    (
         "2 agent overhead",
         "median ms/turn, SQLite",
         lambda f: f["sqlite_median_ms"],
@@ -89,6 +117,7 @@ async def collect(quick: bool) -> dict[str, dict[str, Any]]:
     figures["2 agent overhead"] = await engine_bench.agent_overhead(40 if quick else 200)
     figures["5 resume"] = await engine_bench.resume_state()
     figures["6 start-up"] = engine_bench.startup_help()
+    figures["7 verification"] = await engine_bench.verifier_share()
     figures.update(await ui_bench.collect(quick))
     return figures
 

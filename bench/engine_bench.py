@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import statistics
 import subprocess
 import sys
@@ -20,12 +21,13 @@ from assistant.engine import Engine
 from assistant.settings import Settings
 from assistant.storage import LOCAL_OWNER, ThreadKind
 from fakes import local_settings
-from fakes.brain import Brain
+from fakes.brain import UNSUPPORTED, Brain
 from fakes.openai_server import ScriptedOpenAI
 from fakes.search_server import FakeSearch
 
 MODEL_LATENCY = 1.0
 SEARCH_LATENCY = 0.2
+PAGE_LATENCY = 0.3
 SECTIONS = 8
 
 
@@ -33,9 +35,13 @@ def _settings(llm: ScriptedOpenAI, search: FakeSearch, data_dir: Path, **extra: 
     return local_settings(llm, search, data_dir, **extra)
 
 
-async def _research_once(settings: Settings, max_parallel: int, thread: str) -> float:
+async def _research_once(
+    settings: Settings, max_parallel: int, thread: str, *, pages: Any = None
+) -> float:
     async with Engine.open(settings) as engine:
         engine.models.get()  # a long-lived server has its client ready; imports are start-up
+        if pages is not None:
+            engine.pages = pages  # a warm process has read these pages before: share its cache
         started = time.perf_counter()
         choices = Choices.of(approve=[], max_parallel=max_parallel)
         async for _ in engine.research(thread, "tides", owner=LOCAL_OWNER, choices=choices):
@@ -47,20 +53,27 @@ async def _research_once(settings: Settings, max_parallel: int, thread: str) -> 
 
 
 async def research_fanout() -> dict[str, Any]:
-    """8 sections, 1 s per model call, 0.2 s per search: wall time against the critical path."""
+    """8 sections, 1 s per model call, 0.2 s per search, 0.3 s per page: wall time against the
+    critical path (plan, search, read the pages, write, verify, introduction)."""
     with (
-        ScriptedOpenAI(Brain(sections=SECTIONS), latency=MODEL_LATENCY) as llm,
-        FakeSearch() as search,
+        ScriptedOpenAI(
+            Brain(sections=SECTIONS, unsupported_claim=True), latency=MODEL_LATENCY
+        ) as llm,
+        FakeSearch(latency=SEARCH_LATENCY, page_latency=PAGE_LATENCY) as search,
         tempfile.TemporaryDirectory() as tmp,
     ):
-        search.latency = SEARCH_LATENCY
         settings = _settings(llm, search, Path(tmp), max_parallel=SECTIONS)
         cold = await _research_once(settings, SECTIONS, "cold")  # first run in this process
         llm.reset()
+        search.clear()
         parallel = await _research_once(settings, SECTIONS, "warm")
-        calls = len(llm.calls)
+        calls = list(llm.calls)
+        pages = len(search.pages)
         serial = await _research_once(settings, 1, "serial")
-    ideal = MODEL_LATENCY + (SEARCH_LATENCY + MODEL_LATENCY) + MODEL_LATENCY
+    ideal = MODEL_LATENCY + SEARCH_LATENCY + PAGE_LATENCY + 3 * MODEL_LATENCY
+    prompt = sum(c.usage.get("prompt_tokens", 0) for c in calls)
+    completion = sum(c.usage.get("completion_tokens", 0) for c in calls)
+    verifier = [c for c in calls if c.request.schema_name == "SectionVerdicts"]
     return {
         "sections": SECTIONS,
         "ideal_s": ideal,
@@ -70,7 +83,46 @@ async def research_fanout() -> dict[str, Any]:
         "serial_s": round(serial, 3),
         "efficiency": round(ideal / parallel, 3),
         "speedup_vs_serial": round(serial / parallel, 2),
-        "model_calls_per_run": calls,
+        "model_calls_per_run": len(calls),
+        "verifier_calls_per_run": len(verifier),
+        "pages_read_per_run": pages,
+        "prompt_tokens_per_run": prompt,
+        "completion_tokens_per_run": completion,
+    }
+
+
+async def verifier_share() -> dict[str, Any]:
+    """The share of cited claims the verifier kept on the test set: every section of a
+    report on each topic cites three claims its pages state and one none of them does."""
+    topics = ["ocean tides", "solar sails", "coral reefs", "volcanic winters"]
+    checked = supported = 0
+    leaked = 0
+    with (
+        ScriptedOpenAI(Brain(sections=4, unsupported_claim=True)) as llm,
+        FakeSearch() as search,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        settings = _settings(llm, search, Path(tmp))
+        async with Engine.open(settings) as engine:
+            for n, topic in enumerate(topics):
+                thread = f"verify-{n}"
+                choices = Choices.of(approve=[])
+                async for _ in engine.research(thread, topic, owner=LOCAL_OWNER, choices=choices):
+                    pass
+                result = await engine.research_result(thread, owner=LOCAL_OWNER)
+                assert result is not None
+                found = re.search(r"Checked (\d+) cited claims: (\d+) supported", result.report)
+                assert found is not None, "the report has no verification line"
+                checked += int(found.group(1))
+                supported += int(found.group(2))
+                leaked += result.report.count(UNSUPPORTED)
+    return {
+        "reports": len(topics),
+        "claims_checked": checked,
+        "claims_kept": supported,
+        "kept_share": round(supported / checked, 3),
+        "expected_share": 0.75,
+        "unsupported_claims_left": leaked,
     }
 
 

@@ -96,6 +96,7 @@ def _env(llm: ScriptedOpenAI, search: FakeSearch, data: Path) -> dict[str, str]:
         OPENAI_BASE_URL=llm.base_url,
         ASSISTANT_SEARCH_PROVIDER="searxng",
         SEARXNG_URL=search.url,
+        ASSISTANT_FETCH_ALLOW="127.0.0.1",
         ASSISTANT_DATA_DIR=str(data),
         ASSISTANT_USERS=USERS,
         PYTHONPATH=str(ROOT),
