@@ -19,17 +19,15 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from langgraph.types import Command
 
-from assistant.agent import build_supervisor
 from assistant.agent.gate import LABEL
 from assistant.agent.turns import open_calls
 from assistant.approvals import ApprovalRequest
 from assistant.context import Choices, RunContext
 from assistant.errors import InputError, validate_message
 from assistant.events import ApprovalNeeded, Event, ToolStarted, translate
-from assistant.models import ModelFactory
-from assistant.research.graph import ACTION, LiveRuns, build_research_graph, run_id_for
+from assistant.graphs import build_graphs
+from assistant.research.graph import ACTION, run_id_for
 from assistant.research.schemas import CHECKPOINTED
-from assistant.searching import SearchService
 from assistant.settings import Settings
 from assistant.storage import (
     Storage,
@@ -40,7 +38,6 @@ from assistant.storage import (
     new_holder,
     open_storage,
 )
-from assistant.toolbox import build_tools
 
 if TYPE_CHECKING:
     from assistant.tracing import Tracing
@@ -109,28 +106,23 @@ class Engine:
         self.settings = settings
         self.tracing = tracing
         self.storage = storage
-        self.models = ModelFactory(settings)
-        self.search = SearchService(settings, http)
-        self.runs = LiveRuns(self.search.session)
-
-        def research(checkpointer: Any = None) -> Any:
-            return build_research_graph(
-                models=self.models,
-                sections=storage.sections,
-                files=storage.files,
-                runs=self.runs,
-                checkpointer=checkpointer,
-            )
-
-        self.tools = build_tools(models=self.models, search=self.search, research_graph=research())
+        graphs = build_graphs(
+            settings,
+            sections=storage.sections,
+            files=storage.files,
+            http=http,
+            checkpointer=storage.checkpointer,
+        )
+        self.models = graphs.models
+        self.search = graphs.search
+        self.runs = graphs.runs
+        self.tools = graphs.tools
         self.labels = {
             tool.name: str((tool.metadata or {}).get(LABEL, tool.name)) for tool in self.tools
         }
         self.graphs: dict[ThreadKind, Any] = {
-            ThreadKind.CHAT: build_supervisor(
-                models=self.models, tools=self.tools, checkpointer=storage.checkpointer
-            ),
-            ThreadKind.RESEARCH: research(storage.checkpointer),
+            ThreadKind.CHAT: graphs.chat,
+            ThreadKind.RESEARCH: graphs.research,
         }
         self._active: dict[str, asyncio.Task[Any]] = {}
         self._renewals: dict[str, asyncio.Task[None]] = {}

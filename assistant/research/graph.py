@@ -134,6 +134,7 @@ def build_research_graph(
     files: FileStore,
     runs: LiveRuns,
     checkpointer: Checkpointer = None,
+    context_schema: type[RunContext] = RunContext,
 ) -> Any:
     """Compile the research graph from its dependencies."""
 
@@ -418,7 +419,7 @@ def build_research_graph(
         write(Document(call_id, plan_.title, markdown, (FileRef(key, name, "text/markdown"),)))
         return {"report": markdown, "report_file": key, "status": "done"}
 
-    builder = StateGraph(ResearchState, context_schema=RunContext)
+    builder = StateGraph(ResearchState, context_schema=context_schema)
     builder.add_node("plan", plan)
     builder.add_node("review", review)
     builder.add_node("worker", worker, input_schema=WorkerTask)  # type: ignore[arg-type]
