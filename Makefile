@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup pdf-libs run chat test lint browser mcp-servers postgres phoenix bench clean
+.PHONY: setup pdf-libs run chat test lint browser mcp-servers postgres langgraph langgraph-dev phoenix bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,7 +64,29 @@ postgres:
 	  else echo "note: /usr/lib/postgresql/15/bin/initdb is missing (apt-get install postgresql-15); the PostgreSQL tests will be skipped"; fi; \
 	fi
 
-test: lint browser mcp-servers postgres  ## lint, type-check and run every test
+# LangGraph Server (`langgraph dev`: LangGraph Studio, Agent Chat UI) in its own virtualenv,
+# layered on .venv: a .pth file adds .venv's packages (this project included) after its own,
+# and only langgraph-cli[inmem] and what it needs beyond them are installed here (about 10 s,
+# where installing the whole project again took 70 s). Resolved together with Chainlit,
+# langgraph-api's OpenTelemetry pins made pip backtrack for over 15 minutes; the newer
+# versions it installs here shadow .venv's only in this virtualenv, which never imports Chainlit.
+LANGGRAPH_VENV := .venv-langgraph
+
+$(LANGGRAPH_VENV)/.installed: $(STAMP)
+	rm -rf $(LANGGRAPH_VENV)
+	$(PYTHON) -m venv $(LANGGRAPH_VENV)
+	base=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	  here=$$($(LANGGRAPH_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	  echo "import site; site.addsitedir('$$base')" > "$$here/assistant-project-venv.pth"
+	$(LANGGRAPH_VENV)/bin/pip install --quiet "langgraph-cli[inmem]>=0.4.40,<0.5"
+	touch $@
+
+langgraph: $(LANGGRAPH_VENV)/.installed
+
+langgraph-dev: langgraph  ## LangGraph Server on http://127.0.0.1:2024 (Studio, Agent Chat UI)
+	$(LANGGRAPH_VENV)/bin/langgraph dev --no-browser
+
+test: lint browser mcp-servers postgres langgraph  ## lint, type-check and run every test
 	$(BIN)/pytest
 
 # A local Phoenix (traces UI) in its own virtualenv: its many dependencies never touch .venv.
@@ -88,4 +110,4 @@ bench: setup  ## speed figures against the scripted servers (not part of the tes
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .venv-mcp $(PHOENIX_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-mcp $(LANGGRAPH_VENV) $(PHOENIX_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -4,12 +4,18 @@
 conversation (the chat settings panel, CLI flags): the choices win over the environment,
 which wins over the defaults. The context travels through LangGraph's ``context_schema``;
 nodes read ``runtime.context`` and tools ``runtime.context`` of their ``ToolRuntime``.
+Other LangGraph clients (LangGraph Server, Studio) pass a context as a JSON object, which
+LangGraph reads into the schema as keyword arguments: ``RunContext.with_defaults`` gives a
+schema whose defaults are the settings, and every context normalises loose JSON values.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from assistant.errors import InputError
 from assistant.settings import MAX_PARALLEL, Settings, VerifyMode
@@ -66,6 +72,55 @@ class RunContext:
         default="remove", metadata={"doc": "Checking cited claims: remove, mark or off."}
     )
 
+    allowed_models: ClassVar[tuple[str, ...]] = ()
+    """Models a context may name (empty: not checked; ``with_defaults`` sets the settings')."""
+
+    def __post_init__(self) -> None:
+        """Normalise values given as JSON (a list or "a,b" for ``approve``), clamp
+        ``max_parallel`` and refuse a model the settings do not allow."""
+        if self.allowed_models and self.model not in self.allowed_models:
+            raise InputError(
+                f"The model {self.model!r} is not available here; choose one of: "
+                f"{', '.join(self.allowed_models)}."
+            )
+        approve: Any = self.approve
+        if isinstance(approve, str):
+            approve = approve.split(",")
+        object.__setattr__(
+            self, "approve", frozenset(str(name).strip() for name in approve if str(name).strip())
+        )
+        object.__setattr__(self, "max_parallel", max(1, min(MAX_PARALLEL, int(self.max_parallel))))
+
+    @classmethod
+    def with_defaults(cls, settings: Settings) -> type[RunContext]:
+        """This class with ``settings`` as its defaults and its allowed models.
+
+        For clients that pass no context, or only some of its fields (LangGraph Server
+        reads a run's JSON ``context`` into the graph's ``context_schema``).
+        """
+        defaults = cls.build(settings)
+        hints = typing.get_type_hints(cls)
+        schema = dataclasses.make_dataclass(
+            cls.__name__,
+            [
+                (
+                    item.name,
+                    hints[item.name],
+                    field(default=getattr(defaults, item.name), metadata=item.metadata),
+                )
+                for item in dataclasses.fields(cls)
+            ],
+            bases=(cls,),
+            namespace={
+                "allowed_models": settings.allowed_models,
+                "__doc__": cls.__doc__,
+                "__module__": cls.__module__,
+            },
+            frozen=True,
+            kw_only=True,
+        )
+        return typing.cast(type[RunContext], schema)
+
     @classmethod
     def build(
         cls, settings: Settings, choices: Choices | None = None, *, owner: str = LOCAL_OWNER
@@ -82,11 +137,10 @@ class RunContext:
                 f"The model {model!r} is not available here; choose one of: "
                 f"{', '.join(settings.allowed_models)}."
             )
-        parallel = choices.max_parallel or settings.max_parallel
         return cls(
             owner=owner,
             model=model,
-            max_parallel=max(1, min(MAX_PARALLEL, int(parallel))),
+            max_parallel=choices.max_parallel or settings.max_parallel,
             approve=settings.approve if choices.approve is None else choices.approve,
             max_model_calls=settings.max_model_calls,
             max_tool_calls=settings.max_tool_calls,

@@ -20,20 +20,17 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from langgraph.types import Command
 
-from assistant.agent import build_supervisor
 from assistant.agent.gate import LABEL
 from assistant.agent.turns import open_calls
 from assistant.approvals import ApprovalRequest
-from assistant.attachments import Attached, Attachments, Upload
+from assistant.attachments import Attached, Upload
 from assistant.context import Choices, RunContext
 from assistant.errors import InputError, validate_message
 from assistant.events import ApprovalNeeded, Event, ToolStarted, translate
-from assistant.models import ModelFactory
-from assistant.research.graph import ACTION, LiveRuns, build_research_graph, run_id_for
+from assistant.graphs import build_graphs
+from assistant.research.graph import ACTION, run_id_for
 from assistant.research.report import EXPORT, EXPORT_TYPES, REPORT
 from assistant.research.schemas import CHECKPOINTED
-from assistant.research.worker import Sources
-from assistant.searching import SearchService
 from assistant.settings import Settings
 from assistant.storage import (
     Storage,
@@ -45,9 +42,7 @@ from assistant.storage import (
     new_holder,
     open_storage,
 )
-from assistant.toolbox import build_tools
 from tools.export import export_report
-from tools.fetch import FetchPolicy, PageCache, PageFetcher
 
 if TYPE_CHECKING:
     from assistant.tracing import Tracing
@@ -116,33 +111,25 @@ class Engine:
         self.settings = settings
         self.tracing = tracing
         self.storage = storage
-        self.models = ModelFactory(settings)
-        self.search = SearchService(settings, http)
-        self.attachments = Attachments(storage.files, settings)
-        self.fetch_policy = FetchPolicy(
-            allow=settings.fetch_allow, total_timeout=settings.fetch_timeout
+        graphs = build_graphs(
+            settings,
+            sections=storage.sections,
+            files=storage.files,
+            http=http,
+            checkpointer=storage.checkpointer,
         )
-        self.pages = PageCache()  # shared by every run: a page read once is read from here
-        self.runs = LiveRuns(self._open_sources)
-
-        def research(checkpointer: Any = None) -> Any:
-            return build_research_graph(
-                models=self.models,
-                sections=storage.sections,
-                files=storage.files,
-                runs=self.runs,
-                checkpointer=checkpointer,
-            )
-
-        self.tools = build_tools(models=self.models, search=self.search, research_graph=research())
+        self.models = graphs.models
+        self.search = graphs.search
+        self.runs = graphs.runs
+        self.tools = graphs.tools
+        self.attachments = graphs.attachments
+        self.pages = graphs.pages
         self.labels = {
             tool.name: str((tool.metadata or {}).get(LABEL, tool.name)) for tool in self.tools
         }
         self.graphs: dict[ThreadKind, Any] = {
-            ThreadKind.CHAT: build_supervisor(
-                models=self.models, tools=self.tools, checkpointer=storage.checkpointer
-            ),
-            ThreadKind.RESEARCH: research(storage.checkpointer),
+            ThreadKind.CHAT: graphs.chat,
+            ThreadKind.RESEARCH: graphs.research,
         }
         self._active: dict[str, asyncio.Task[Any]] = {}
         self._renewals: dict[str, asyncio.Task[None]] = {}
@@ -162,14 +149,6 @@ class Engine:
             httpx.AsyncClient(timeout=settings.search_timeout) as http,
         ):
             yield cls(settings, storage, http, tracing)
-
-    async def _open_sources(self, thread_id: str, owner: str, web: bool) -> Sources:
-        """One research run's sources: a search session, a page reader, the documents."""
-        return Sources(
-            self.search.session(),
-            PageFetcher(self.fetch_policy, self.pages) if web else None,
-            await self.attachments.documents(thread_id, owner),
-        )
 
     def context(self, owner: str, choices: Choices | None = None) -> RunContext:
         """The context of a run for ``owner`` with their ``choices``."""

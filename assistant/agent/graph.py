@@ -108,9 +108,10 @@ def build_supervisor(
     tools: Sequence[BaseTool],
     checkpointer: Checkpointer = None,
     tool_timeout: float = TOOL_TIMEOUT,
+    context_schema: type[RunContext] = RunContext,
 ) -> Any:
     """Compile the supervising agent from its dependencies."""
-    builder = StateGraph(AgentState, context_schema=RunContext)
+    builder = StateGraph(AgentState, context_schema=context_schema)
     builder.add_node(MODEL_NODE, ModelStep(models, tools))
     builder.add_node(
         TOOLS_NODE,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any, Literal
 
-from langgraph.config import get_stream_writer
+from langgraph.config import get_config, get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Checkpointer, Send
@@ -76,6 +76,16 @@ def run_id_for(thread_id: str, call_id: str) -> str:
     Derived, not random: the same call re-run after a crash finds its saved sections.
     """
     return hashlib.sha256(f"{thread_id}\x00{call_id}".encode()).hexdigest()[:24]
+
+
+def _started_ids(state: ResearchState) -> dict[str, str]:
+    """The thread and run id of a run started with only a topic (from LangGraph Server or
+    Studio): the thread from the run's config, the run id derived from it."""
+    if state.get("run_id"):
+        return {}
+    configurable = get_config().get("configurable", {})
+    thread_id = state.get("thread_id") or str(configurable.get("thread_id", ""))
+    return {"thread_id": thread_id, "run_id": run_id_for(thread_id, state.get("call_id", ACTION))}
 
 
 @dataclass
@@ -140,6 +150,7 @@ def build_research_graph(
     files: FileStore,
     runs: LiveRuns,
     checkpointer: Checkpointer = None,
+    context_schema: type[RunContext] = RunContext,
 ) -> Any:
     """Compile the research graph from its dependencies."""
 
@@ -192,10 +203,10 @@ def build_research_graph(
                 call_id, key, plan_title(revision), plan_markdown(made, topic, revision), State.DONE
             )
         )
-        return {"plan": made, "revision": revision, "status": "planned"}
+        return {**_started_ids(state), "plan": made, "revision": revision, "status": "planned"}
 
-    def review(state: ResearchState) -> dict[str, Any]:
-        if not state.get("needs_review", True):
+    def review(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        if not state.get("needs_review", ACTION in runtime.context.approve):
             return {"status": "approved"}
         current, revision = state["plan"], state.get("revision", 1)
         request = approval_request(
@@ -366,10 +377,10 @@ def build_research_graph(
         write(Document(call_id, plan_.title, markdown, downloads))
         return {"report": markdown, "report_file": key, "status": "done"}
 
-    builder = StateGraph(ResearchState, context_schema=RunContext)
+    builder = StateGraph(ResearchState, context_schema=context_schema)
     builder.add_node("plan", plan)
     builder.add_node("review", review)
-    builder.add_node("worker", worker, input_schema=WorkerTask)  # type: ignore[arg-type]
+    builder.add_node("worker", worker, input_schema=WorkerTask)  # type: ignore[call-overload]
     builder.add_node("synthesize", synthesize)
     builder.add_edge(START, "plan")
     builder.add_edge("plan", "review")

@@ -9,6 +9,7 @@ browser shows (``history``, Chainlit's tables).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -107,7 +108,7 @@ async def open_storage(
 
     ``checkpointed``: the application's own types that graphs keep in their state.
     """
-    private_dir(settings.data_dir)
+    await asyncio.to_thread(private_dir, settings.data_dir)  # never block the event loop
     async with contextlib.AsyncExitStack() as stack:
         db = await SqliteDatabase.open(settings.store_path, settings.db_timeout)
         stack.push_async_callback(db.close)

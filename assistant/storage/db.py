@@ -80,11 +80,10 @@ async def connect_sqlite(
     ``autocommit``: every statement commits on its own (else Python's implicit
     transactions, committed by the caller, as LangGraph's saver expects).
     The file and its WAL companions are created 0600 (SQLite gives the WAL and shared-memory
-    files the mode of the database file).
+    files the mode of the database file). File-system calls run in a worker thread: nothing
+    here blocks the event loop (LangGraph Server refuses blocking calls in it).
     """
-    private_dir(path.parent)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # 0600 when new
-    private_file(path)
+    await asyncio.to_thread(_create_private, path)
     conn = await aiosqlite.connect(
         path, timeout=busy_timeout, isolation_level=None if autocommit else ""
     )
@@ -95,8 +94,15 @@ async def connect_sqlite(
     # conversation must not leave its words readable in the file.
     await conn.execute("PRAGMA secure_delete=ON")
     for suffix in ("-wal", "-shm"):
-        private_file(path.with_name(path.name + suffix))
+        await asyncio.to_thread(private_file, path.with_name(path.name + suffix))
     return conn
+
+
+def _create_private(path: Path) -> None:
+    """``path``'s directory (0700) and the file itself (0600), created when missing."""
+    private_dir(path.parent)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # 0600 when new
+    private_file(path)
 
 
 async def truncate_wal(conn: aiosqlite.Connection) -> None:
