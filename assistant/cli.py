@@ -1,4 +1,4 @@
-"""The command line: ``assistant research|chat|threads|delete|ui``.
+"""The command line: ``assistant research|chat|threads|delete|memories|tools|ui``.
 
 Heavy packages are imported inside the commands so ``assistant --help`` stays fast. Every
 failure ends with one clear line on stderr and a non-zero exit code, never a traceback.
@@ -75,6 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("threads", help="list saved threads, newest first")
 
+    memories = commands.add_parser(
+        "memories", help="what the assistant remembers of you across conversations"
+    )
+    forgetting = memories.add_mutually_exclusive_group()
+    forgetting.add_argument("--forget", metavar="ID", help="forget one memory (its ID is listed)")
+    forgetting.add_argument("--clear", action="store_true", help="forget every memory")
+
+    commands.add_parser("tools", help="the tools the assistant can use, MCP servers included")
+
     delete = commands.add_parser("delete", help="delete a thread and everything of it")
     delete.add_argument("thread", metavar="THREAD_ID", help="the id 'assistant threads' shows")
 
@@ -148,6 +157,10 @@ async def _dispatch(args: argparse.Namespace) -> int:
         async with Engine.open(settings, tracing) as engine:
             if args.command == "threads":
                 return await _threads(engine)
+            if args.command == "memories":
+                return await _memories(engine, args)
+            if args.command == "tools":
+                return await _tools(engine)
             if args.command == "delete":
                 return await _delete(engine, args.thread)
             if args.command == "research":
@@ -272,6 +285,53 @@ async def _delete(engine: Engine, thread: str) -> int:
 
     await engine.delete(thread, owner=LOCAL_OWNER)
     _say(f"deleted thread {thread} and everything of it")
+    return EXIT_OK
+
+
+# --- memories and tools ----------------------------------------------------------------
+
+
+async def _memories(engine: Engine, args: argparse.Namespace) -> int:
+    import datetime
+
+    from assistant.errors import InputError
+    from assistant.storage import LOCAL_OWNER
+
+    if args.clear:
+        count = await engine.clear_memories(owner=LOCAL_OWNER)
+        _say(f"forgot {count} memor{'y' if count == 1 else 'ies'}")
+        return EXIT_OK
+    if args.forget:
+        if not await engine.forget(args.forget, owner=LOCAL_OWNER):
+            raise InputError(f"No memory {args.forget}: 'assistant memories' lists their IDs.")
+        _say(f"forgot memory {args.forget}")
+        return EXIT_OK
+    kept = await engine.remembered(owner=LOCAL_OWNER)
+    if not kept:
+        _say("nothing remembered yet (say 'remember that ...' in a chat)")
+        return EXIT_OK
+    for memory in kept:
+        when = datetime.datetime.fromtimestamp(memory.created_at).strftime("%Y-%m-%d %H:%M")
+        print(f"{memory.id}  {when}  {memory.text}")
+    return EXIT_OK
+
+
+async def _tools(engine: Engine) -> int:
+    status = await engine.tool_status()
+    print("built-in:")
+    for name, label in status.builtin:
+        print(f"  {name:<24} {label}")
+    if status.config is None:
+        print("MCP servers: none (set ASSISTANT_MCP_CONFIG to a JSON file of servers)")
+        return EXIT_OK
+    print(f"MCP servers ({status.config}):")
+    for server in status.servers:
+        line = f"  {server.name:<24} {server.state} ({server.transport})"
+        if server.error:
+            line += f": {server.error}"
+        print(line)
+        for tool in server.tools:
+            print(f"    {tool}")
     return EXIT_OK
 
 
@@ -459,9 +519,12 @@ async def _show(events: AsyncIterator[Event], *, documents: bool = True) -> list
                 streamed = False
             case ev.ToolStarted(label=label, args=args):
                 _say(f"→ {label} {brief(str(args), 120)}")
-            case ev.ToolFinished(outcome=outcome, summary=summary):
+            case ev.ToolFinished(outcome=outcome, summary=summary, undo=undo):
                 mark = {"done": "←", "failed": "✗", "declined": "–"}[outcome.value]
-                _say(f"{mark} {summary}")
+                hint = f" (undo: assistant memories --forget {undo.key})" if undo else ""
+                _say(f"{mark} {summary}{hint}")
+            case ev.Notice(text=text):
+                _say(f"! {text}")
             case ev.Activity(call_id=call_id, key=key, title=title, state=state):
                 if (call_id, key) not in screen.activities and state is ev.State.RUNNING:
                     screen.activities.add((call_id, key))

@@ -71,6 +71,13 @@ class RunContext:
     verify: VerifyMode = field(
         default="remove", metadata={"doc": "Checking cited claims: remove, mark or off."}
     )
+    memory: bool = field(
+        default=True, metadata={"doc": "Recall and keep the person's long-term memories."}
+    )
+    approve_mcp: bool = field(
+        default=True,
+        metadata={"doc": "MCP tools pause for approval (unless their server's config says not)."},
+    )
 
     allowed_models: ClassVar[tuple[str, ...]] = ()
     """Models a context may name (empty: not checked; ``with_defaults`` sets the settings')."""
@@ -149,4 +156,8 @@ class RunContext:
             write_rounds=settings.write_rounds,
             section_source_tokens=settings.section_source_tokens,
             verify=settings.verify,
+            memory=settings.memory,
+            # ASSISTANT_APPROVE=none turns every approval off, MCP tools' too; nothing a
+            # person chooses for a conversation can.
+            approve_mcp=bool(settings.approve),
         )

@@ -14,20 +14,23 @@ import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 import httpx
 from langgraph.types import Command
 
 from assistant.agent.gate import LABEL
+from assistant.agent.toolset import label_of
 from assistant.agent.turns import open_calls
 from assistant.approvals import ApprovalRequest
 from assistant.attachments import Attached, Upload
 from assistant.context import Choices, RunContext
-from assistant.errors import InputError, validate_message
-from assistant.events import ApprovalNeeded, Event, ToolStarted, translate
+from assistant.errors import ConfigurationError, InputError, validate_message
+from assistant.events import ApprovalNeeded, Event, Notice, ToolStarted, Undo, translate
 from assistant.graphs import build_graphs
+from assistant.memory import Memories, Memory
+from assistant.models import memory_embeddings
 from assistant.research.graph import ACTION, run_id_for
 from assistant.research.report import EXPORT, EXPORT_TYPES, REPORT
 from assistant.research.schemas import CHECKPOINTED
@@ -45,7 +48,9 @@ from assistant.storage import (
 from tools.export import export_report
 
 if TYPE_CHECKING:
+    from assistant.mcp_tools import McpTools
     from assistant.tracing import Tracing
+    from tools.mcp import ServerStatus
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +89,17 @@ class ThreadView:
 
 
 @dataclass(frozen=True)
+class ToolStatus:
+    """What tools there are: the built-in ones and the operator's MCP servers."""
+
+    builtin: list[tuple[str, str]]
+    """``(name, label)`` of each built-in tool."""
+    servers: list[ServerStatus]
+    config: Path | None
+    """The MCP config file (``ASSISTANT_MCP_CONFIG``), if any."""
+
+
+@dataclass(frozen=True)
 class ResearchResult:
     """What a research thread produced."""
 
@@ -106,17 +122,29 @@ class Engine:
         storage: Storage,
         http: httpx.AsyncClient,
         tracing: Tracing | None = None,
+        mcp: McpTools | None = None,
     ) -> None:
-        """Build the graphs; use ``Engine.open`` instead of calling this."""
+        """Build the graphs; use ``Engine.open`` instead of calling this.
+
+        ``mcp``: the operator's MCP servers (owned by the caller: ``Engine.open`` closes them).
+        """
         self.settings = settings
         self.tracing = tracing
         self.storage = storage
+        self.mcp = mcp
+        self.memories = (
+            Memories(storage.store, embeddings=memory_embeddings(settings))
+            if storage.store is not None
+            else None
+        )
         graphs = build_graphs(
             settings,
             sections=storage.sections,
             files=storage.files,
             http=http,
             checkpointer=storage.checkpointer,
+            memories=self.memories,
+            sources=[mcp] if mcp is not None else [],
         )
         self.models = graphs.models
         self.search = graphs.search
@@ -144,11 +172,25 @@ class Engine:
         ``tracing``: from ``assistant.tracing.setup_tracing``, owned (and shut down) by the
         caller; every run is then traced with its thread as the session and its owner.
         """
-        async with (
-            open_storage(settings, CHECKPOINTED) as storage,
-            httpx.AsyncClient(timeout=settings.search_timeout) as http,
-        ):
-            yield cls(settings, storage, http, tracing)
+        mcp = None
+        if settings.mcp_config:  # the MCP SDK is imported only when it is used
+            from assistant.mcp_tools import McpTools
+            from tools.mcp import MCPConfigError
+
+            try:
+                mcp = McpTools.from_file(
+                    settings.mcp_config, start_timeout=settings.mcp_start_timeout
+                )
+            except MCPConfigError as exc:
+                raise ConfigurationError(f"ASSISTANT_MCP_CONFIG: {exc}") from None
+        async with contextlib.AsyncExitStack() as stack:
+            storage = await stack.enter_async_context(open_storage(settings, CHECKPOINTED))
+            http = await stack.enter_async_context(
+                httpx.AsyncClient(timeout=settings.search_timeout)
+            )
+            if mcp is not None:
+                stack.push_async_callback(mcp.aclose)
+            yield cls(settings, storage, http, tracing, mcp)
 
     def context(self, owner: str, choices: Choices | None = None) -> RunContext:
         """The context of a run for ``owner`` with their ``choices``."""
@@ -163,9 +205,10 @@ class Engine:
         text = validate_message(text)
         context = self.context(owner, choices)
         self.models.check()
+        notices = await self.prepare_tools()
         payload = {"messages": [("user", text)]}
         async with contextlib.aclosing(
-            self._run(thread_id, ThreadKind.CHAT, context, _constant(payload), title=text)
+            self._run(thread_id, ThreadKind.CHAT, context, _constant(payload, notices), title=text)
         ) as run:
             async for event in run:
                 yield event
@@ -218,6 +261,7 @@ class Engine:
         context = self.context(owner, choices)
         self.models.check()
         info = await self._info(thread_id, owner)
+        notices = await self.prepare_tools() if info.kind is ThreadKind.CHAT else []
 
         async def payload() -> tuple[Any, list[Event]]:
             state = await self._state(info)
@@ -228,7 +272,7 @@ class Engine:
                     "another window, or the conversation moved on)."
                 )
             await self.storage.threads.record_decisions(thread_id, dict(answers), owner)
-            return Command(resume={**decided, **answers}), self._still_running(state)
+            return Command(resume={**decided, **answers}), [*notices, *self._still_running(state)]
 
         async with contextlib.aclosing(self._run(thread_id, info.kind, context, payload)) as run:
             async for event in run:
@@ -244,13 +288,15 @@ class Engine:
         context = self.context(owner, choices)
         self.models.check()
         info = await self._info(thread_id, owner)
+        notices = await self.prepare_tools() if info.kind is ThreadKind.CHAT else []
 
         async def payload() -> tuple[Any, list[Event]]:
             state = await self._state(info)
             pending, decided = await self._questions(info, state)
             if pending:
                 raise InputError("This conversation is waiting for your decision first.")
-            return (Command(resume=decided) if decided else None), self._still_running(state)
+            events = [*notices, *self._still_running(state)]
+            return (Command(resume=decided) if decided else None), events
 
         async with contextlib.aclosing(self._run(thread_id, info.kind, context, payload)) as run:
             async for event in run:
@@ -365,6 +411,58 @@ class Engine:
             if values.get("status") == "rejected":
                 return ThreadStatus.REJECTED
         return ThreadStatus.DONE
+
+    # --- tools and memories --------------------------------------------------------------
+
+    async def prepare_tools(self) -> list[Event]:
+        """Before a turn: start or refresh the MCP servers; a note per server that is down."""
+        if self.mcp is None:
+            return []
+        await self.mcp.ready()
+        self.labels.update({tool.name: label_of(tool) for tool in self.mcp.tools()})
+        return [
+            Notice(f"MCP server {line} Its tools are unavailable; it is retried next turn.")
+            for line in self.mcp.unavailable()
+        ]
+
+    async def tool_status(self) -> ToolStatus:
+        """The built-in tools and every MCP server with its state and tools (started now
+        if no turn has started them yet)."""
+        if self.mcp is not None:
+            await self.mcp.ready()
+        return ToolStatus(
+            builtin=[(tool.name, self.labels.get(tool.name, tool.name)) for tool in self.tools],
+            servers=self.mcp.status() if self.mcp is not None else [],
+            config=self.settings.mcp_config,
+        )
+
+    def _memories(self) -> Memories:
+        if self.memories is None:
+            raise InputError("Long-term memory is off here (ASSISTANT_MEMORY=off).")
+        return self.memories
+
+    async def remembered(self, *, owner: str) -> list[Memory]:
+        """``owner``'s memories, newest first."""
+        return await self._memories().newest(owner)
+
+    async def forget(self, memory_id: str, *, owner: str) -> bool:
+        """Forget one of ``owner``'s memories; False if there is none with that id."""
+        gone = await self._memories().forget(owner, memory_id)
+        if gone:
+            await self.storage.forget()
+        return gone
+
+    async def clear_memories(self, *, owner: str) -> int:
+        """Forget everything remembered of ``owner``; how many memories there were."""
+        count = await self._memories().clear(owner)
+        await self.storage.forget()
+        return count
+
+    async def undo(self, undo: Undo, *, owner: str) -> bool:
+        """Take back a tool's effect (a kept memory); False if there was nothing to undo."""
+        if undo.kind == "memory":
+            return await self.forget(undo.key, owner=owner)
+        return False
 
     # --- documents and files -------------------------------------------------------------
 
@@ -532,8 +630,10 @@ class Engine:
         await self.storage.forget()
 
 
-def _constant(value: Any) -> Callable[[], Awaitable[tuple[Any, list[Event]]]]:
+def _constant(
+    value: Any, preface: list[Event] | None = None
+) -> Callable[[], Awaitable[tuple[Any, list[Event]]]]:
     async def payload() -> tuple[Any, list[Event]]:
-        return value, []
+        return value, list(preface or [])
 
     return payload

@@ -78,6 +78,14 @@ class ToolStarted:
 
 
 @dataclass(frozen=True)
+class Undo:
+    """What a person may take back of a tool's effect (``Engine.undo``): a kept memory."""
+
+    kind: str
+    key: str
+
+
+@dataclass(frozen=True)
 class ToolFinished:
     """A tool call ended: ``summary`` is one line for a person, ``content`` what it returned."""
 
@@ -86,6 +94,14 @@ class ToolFinished:
     outcome: Outcome
     summary: str
     content: str
+    undo: Undo | None = None
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A note for the person outside any tool (a tool server is down)."""
+
+    text: str
 
 
 @dataclass(frozen=True)
@@ -154,7 +170,15 @@ class ApprovalNeeded:
 
 
 Event = (
-    Token | Answer | ToolStarted | ToolFinished | Activity | Progress | Document | ApprovalNeeded
+    Token
+    | Answer
+    | ToolStarted
+    | ToolFinished
+    | Activity
+    | Progress
+    | Document
+    | ApprovalNeeded
+    | Notice
 )
 
 TOOL_EVENTS = (Activity, Progress, Document)
@@ -222,7 +246,13 @@ def tool_finished(message: ToolMessage) -> ToolFinished:
         artifact.get("outcome") or ("failed" if message.status == "error" else "done")
     )
     summary = str(artifact.get("summary") or _first_line(content))
-    return ToolFinished(message.tool_call_id, message.name or "", outcome, summary, content)
+    undo = artifact.get("undo")
+    taken = (
+        Undo(str(undo.get("kind", "")), str(undo.get("key", "")))
+        if isinstance(undo, dict) and undo.get("key")
+        else None
+    )
+    return ToolFinished(message.tool_call_id, message.name or "", outcome, summary, content, taken)
 
 
 def _first_line(text: str) -> str:

@@ -6,6 +6,7 @@ The engine compiles them on its own checkpointer; LangGraph Server
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,8 +15,10 @@ from langchain_core.tools import BaseTool
 from langgraph.types import Checkpointer
 
 from assistant.agent import build_supervisor
+from assistant.agent.toolset import ToolSource
 from assistant.attachments import Attachments
 from assistant.context import RunContext
+from assistant.memory import Memories
 from assistant.models import ModelFactory
 from assistant.research.graph import LiveRuns, build_research_graph
 from assistant.research.worker import Sources
@@ -51,8 +54,13 @@ def build_graphs(
     http: httpx.AsyncClient,
     checkpointer: Checkpointer = None,
     context_schema: type[RunContext] = RunContext,
+    memories: Memories | None = None,
+    sources: Sequence[ToolSource] = (),
 ) -> Graphs:
     """Compile both graphs on ``checkpointer`` (None: the caller's runtime supplies one).
+
+    ``memories``: people's long-term memories (None: no memory); ``sources``: tools from
+    outside (the operator's MCP servers), offered to the supervisor as they are at each call.
 
     ``context_schema``: the class a run's context is read into (a dict from a client is
     passed to it as keyword arguments); ``RunContext.with_defaults`` makes one whose
@@ -82,10 +90,11 @@ def build_graphs(
             runs=runs,
             checkpointer=checkpointer,
             context_schema=context_schema,
+            memories=memories,
         )
 
     # Inside the chat graph, research runs as a subgraph on the conversation's checkpointer.
-    tools = build_tools(models=models, search=search, research_graph=research())
+    tools = build_tools(models=models, search=search, research_graph=research(), memories=memories)
     return Graphs(
         models=models,
         search=search,
@@ -94,7 +103,12 @@ def build_graphs(
         runs=runs,
         tools=tools,
         chat=build_supervisor(
-            models=models, tools=tools, checkpointer=checkpointer, context_schema=context_schema
+            models=models,
+            tools=tools,
+            checkpointer=checkpointer,
+            context_schema=context_schema,
+            sources=sources,
+            memories=memories,
         ),
         research=research(checkpointer),
     )

@@ -104,3 +104,22 @@ def _unreadable(schema: type[BaseModel], exc: Exception) -> Exception:
             "a more capable model may be needed."
         )
     return exc
+
+
+def memory_embeddings(settings: Settings) -> Any:
+    """The embeddings client of ``ASSISTANT_MEMORY_EMBEDDINGS`` (a model of the server's
+    ``/v1/embeddings``), or None: memories are then found by words."""
+    if not settings.memory or not settings.memory_embeddings:
+        return None
+    from langchain_openai import OpenAIEmbeddings
+
+    key = settings.openai_api_key
+    return OpenAIEmbeddings(
+        model=settings.memory_embeddings,
+        api_key=key or SecretStr("not-needed"),
+        base_url=settings.openai_base_url,
+        timeout=settings.model_timeout,
+        max_retries=settings.model_retries,
+        # Send the text itself: counting tokens with tiktoken would download its tables.
+        check_embedding_ctx_length=False,
+    )

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-TOOL_NAMES: tuple[str, ...] = ("research", "web_search", "calculate", "write")
+TOOL_NAMES: tuple[str, ...] = ("research", "web_search", "calculate", "write", "remember")
 """Every tool the supervisor can call; ``ASSISTANT_APPROVE`` names a subset."""
 
 MAX_PARALLEL = 16
@@ -205,6 +205,32 @@ class Settings(BaseSettings):
         validation_alias=_env("ASSISTANT_MAX_DOCUMENT_MB"),
         description="Largest document accepted as a research source, in megabytes.",
     )
+    memory: bool = Field(
+        True,
+        validation_alias=_env("ASSISTANT_MEMORY"),
+        description="Long-term memory of each person's facts and preferences across "
+        "conversations ('off' turns it off).",
+    )
+    memory_embeddings: str | None = Field(
+        None,
+        validation_alias=_env("ASSISTANT_MEMORY_EMBEDDINGS"),
+        description="An embeddings model of the model server (/v1/embeddings) to find "
+        "memories by meaning; without it they are found by words and recency.",
+    )
+    mcp_config: Path | None = Field(
+        None,
+        validation_alias=_env("ASSISTANT_MCP_CONFIG"),
+        description="A JSON file of MCP servers whose tools the assistant may use: "
+        '{"mcpServers": {"NAME": {"command": ..., "args": [...]} or {"url": ...}}}.',
+    )
+    mcp_start_timeout: float = Field(
+        15.0,
+        gt=0,
+        le=300,
+        validation_alias=_env("ASSISTANT_MCP_START_TIMEOUT"),
+        description="Seconds an MCP server may take to start and list its tools; past it, "
+        "its tools are unavailable for the turn and it is retried later.",
+    )
     write_rounds: int = Field(
         2,
         ge=0,
@@ -295,6 +321,11 @@ class Settings(BaseSettings):
     def history_path(self) -> Path:
         """The chat history the browser shows (Chainlit's tables)."""
         return self.data_dir / "chainlit.sqlite"
+
+    @property
+    def memory_path(self) -> Path:
+        """Long-term memories (LangGraph's store)."""
+        return self.data_dir / "memory.sqlite"
 
     @property
     def store_path(self) -> Path:

@@ -16,6 +16,8 @@ from pydantic import BaseModel, Field
 from assistant import prompts
 from assistant.agent.gate import LABEL
 from assistant.context import RunContext
+from assistant.events import Outcome
+from assistant.memory import MAX_MEMORY_CHARS, REMEMBER, Memories
 from assistant.models import ModelFactory
 from assistant.research.tool import build_research_tool
 from assistant.searching import SearchService
@@ -50,10 +52,25 @@ class WriteArgs(BaseModel):
     )
 
 
+class RememberArgs(BaseModel):
+    """Arguments of ``remember``."""
+
+    fact: str = Field(
+        description="The fact or preference, one short sentence about the person, e.g. "
+        "'Prefers reports in French, at most two pages'.",
+        min_length=1,
+        max_length=MAX_MEMORY_CHARS,
+    )
+
+
 def build_tools(
-    *, models: ModelFactory, search: SearchService, research_graph: Any
+    *,
+    models: ModelFactory,
+    search: SearchService,
+    research_graph: Any,
+    memories: Memories | None = None,
 ) -> list[BaseTool]:
-    """Every tool the supervisor may call."""
+    """Every tool the supervisor may call (``remember`` only with ``memories``)."""
 
     async def web_search(query: str) -> str:
         results = await search.session().search(query)
@@ -87,6 +104,36 @@ def build_tools(
             metadata={LABEL: label},
         )
 
+    async def remember(fact: str, runtime: ToolRuntime[RunContext]) -> tuple[str, dict[str, Any]]:
+        if memories is None or not runtime.context.memory:
+            return "Long-term memory is turned off here: nothing was kept.", {
+                "outcome": Outcome.DECLINED.value,
+                "summary": "Memory is off: nothing kept.",
+            }
+        thread_id = str((runtime.config.get("configurable") or {}).get("thread_id", ""))
+        memory, new = await memories.add(runtime.context.owner, fact, thread_id)
+        said = "Kept in long-term memory" if new else "Already in long-term memory"
+        return f"{said}: {memory.text}", {
+            "outcome": Outcome.DONE.value,
+            "summary": f"Remembered: {memory.text}",
+            "undo": {"kind": "memory", "key": memory.id},
+        }
+
+    kept = (
+        [
+            StructuredTool.from_function(
+                coroutine=remember,
+                name=REMEMBER,
+                description="Keep a lasting fact or preference about the person for later "
+                "conversations, when they ask you to remember it or state it.",
+                args_schema=RememberArgs,
+                response_format="content_and_artifact",
+                metadata={LABEL: "Memory"},
+            )
+        ]
+        if memories is not None
+        else []
+    )
     return [
         build_research_tool(research_graph),
         tool(
@@ -99,4 +146,5 @@ def build_tools(
         tool(
             write, WriteArgs, "Write a polished text: drafts, critiques and revises it.", "Writing"
         ),
+        *kept,
     ]

@@ -139,6 +139,12 @@ class Brain:
             return ToolCalls([("web_search", {"query": request.last_user[7:].strip()})])
         if text.startswith("write"):
             return ToolCalls([("write", {"brief": request.last_user[6:].strip()})])
+        if text.startswith("remember") and "remember" in request.tool_names:
+            fact = request.last_user[8:].strip(" :,")
+            return ToolCalls([("remember", {"fact": fact.removeprefix("that ")})])
+        if text.startswith("use "):  # "use TOOL {json arguments}": any tool, e.g. an MCP one
+            name, _, args = request.last_user[4:].strip().partition(" ")
+            return ToolCalls([(name, args.strip() or "{}")])
         return Text(self.answer)
 
 

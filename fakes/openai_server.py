@@ -12,8 +12,11 @@ then by the ``responder`` callable, and finally ``Text("ok")``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
+import math
+import re
 import socket
 import sys
 import threading
@@ -220,7 +223,11 @@ class _Handler(BaseHTTPRequestHandler):
         started = time.monotonic()
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        if self.path.split("?")[0].rstrip("/") not in {"/v1/chat/completions", "/chat/completions"}:
+        route = self.path.split("?")[0].rstrip("/")
+        if route in {"/v1/embeddings", "/embeddings"} and self.owner.embedding_dims:
+            self._embed(raw)
+            return
+        if route not in {"/v1/chat/completions", "/chat/completions"}:
             self._send_json(404, _error_body(404, f"No route for POST {self.path}"))
             return
         try:
@@ -256,6 +263,27 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:  # the client gave up (e.g. timed out) or the server is stopping
             self.close_connection = True
 
+    def _embed(self, raw: bytes) -> None:
+        """``/v1/embeddings``: a bag of hashed words per input, normalised (same words, same
+        direction), so texts sharing words are near."""
+        try:
+            body = json.loads(raw or b"{}")
+            inputs = body["input"]
+        except (ValueError, KeyError):
+            self._send_json(400, _error_body(400, "Body must be JSON with an 'input'"))
+            return
+        texts = [inputs] if isinstance(inputs, str) else list(inputs)
+        owner = self.owner
+        with owner._lock:
+            owner.embedded.extend(str(t) for t in texts)
+        data = [
+            {"object": "embedding", "index": i, "embedding": _bag(str(text), owner.embedding_dims)}
+            for i, text in enumerate(texts)
+        ]
+        usage = {"prompt_tokens": 1, "total_tokens": 1}
+        model = body.get("model", "")
+        self._send_json(200, {"object": "list", "data": data, "model": model, "usage": usage})
+
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
@@ -289,6 +317,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _write_chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+
+def _bag(text: str, dims: int) -> list[float]:
+    vector = [0.0] * dims
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        vector[int(hashlib.sha1(word.encode()).hexdigest(), 16) % dims] += 1.0
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
 
 
 def _error_body(status: int, message: str) -> dict[str, Any]:
@@ -386,6 +422,10 @@ class ScriptedOpenAI:
         self.sent: list[tuple[float, str]] = []
         """(monotonic time, text) of every streamed content piece as it left the server."""
         self.calls: list[CallRecord] = []
+        self.embedding_dims = 64
+        """``/v1/embeddings`` answers vectors of this size (0: no such route, a 404)."""
+        self.embedded: list[str] = []
+        """Every text embedded, in order."""
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()

@@ -20,6 +20,7 @@ from assistant.agent.gate import ASKS_ITSELF, LABEL, approval_gate
 from assistant.agent.graph import ModelStep, route, tool_error
 from assistant.agent.state import AgentState
 from assistant.agent.summary import Summarizer
+from assistant.agent.toolset import Toolset
 from assistant.agent.turns import SUMMARY_SOURCE, current_turn, is_person, open_calls
 from assistant.context import RunContext
 from fakes.chat_model import FakeModels, StructuredFake
@@ -108,7 +109,7 @@ async def test_the_model_step_records_which_calls_need_approval() -> None:
             "", tool_calls=[call("calculate", {"expression": "2+2"}, "c1")]
         )
     )
-    step = ModelStep(FakeModels(model), [calculate_tool()])  # type: ignore[arg-type]
+    step = ModelStep(FakeModels(model), Toolset([calculate_tool()]))  # type: ignore[arg-type]
     context = RunContext(approve=frozenset({"calculate"}))
     update = await step({"messages": [HumanMessage("add")]}, Runtime(context))  # type: ignore[arg-type]
     [reply] = update["messages"]
@@ -124,7 +125,7 @@ async def test_the_model_step_records_which_calls_need_approval() -> None:
 
 async def test_the_model_step_stops_at_the_model_call_limit() -> None:
     model = StructuredFake()
-    step = ModelStep(FakeModels(model), [calculate_tool()])  # type: ignore[arg-type]
+    step = ModelStep(FakeModels(model), Toolset([calculate_tool()]))  # type: ignore[arg-type]
     busy: list[AnyMessage] = [HumanMessage("q"), AIMessage("1"), AIMessage("2")]
     update = await step({"messages": busy}, Runtime(RunContext(max_model_calls=2)))  # type: ignore[arg-type]
     assert "limit of 2 model steps" in update["messages"][0].content
@@ -133,7 +134,7 @@ async def test_the_model_step_stops_at_the_model_call_limit() -> None:
 
 async def test_without_tool_calls_left_the_model_answers_without_tools() -> None:
     model = StructuredFake(text="final")
-    step = ModelStep(FakeModels(model), [calculate_tool()])  # type: ignore[arg-type]
+    step = ModelStep(FakeModels(model), Toolset([calculate_tool()]))  # type: ignore[arg-type]
     used: list[AnyMessage] = [
         HumanMessage("q"),
         AIMessage("", tool_calls=[call("calculate", {"expression": "1"}, "c1")]),

@@ -481,3 +481,57 @@ def test_unusable_sources_are_refused_before_anything_is_paid_for(
         result = run(["research", "tides", "--yes", *args], cli_env)
         assert_one_line_error(result, 2, says)
     assert llm.calls == []
+
+
+# --- memories and tools ---------------------------------------------------------------------
+
+
+def test_memories_are_listed_forgotten_and_cleared(cli_env: dict[str, str]) -> None:
+    for fact in ("I prefer reports in French", "my name is Ada"):
+        said = run(["chat"], cli_env, stdin=f"remember that {fact}\n")
+        assert said.returncode == 0, said.stderr
+        assert f"← Remembered: {fact} (undo: assistant memories --forget " in said.stderr
+    listed = run(["memories"], cli_env)
+    lines = listed.stdout.splitlines()
+    assert [line.split("  ", 2)[2] for line in lines] == [
+        "my name is Ada",
+        "I prefer reports in French",
+    ]  # newest first
+    ada = lines[0].split()[0]
+    assert run(["memories", "--forget", ada], cli_env).returncode == 0
+    assert "my name is Ada" not in run(["memories"], cli_env).stdout
+    assert_one_line_error(run(["memories", "--forget", ada], cli_env), 2, f"No memory {ada}")
+    cleared = run(["memories", "--clear"], cli_env)
+    assert cleared.returncode == 0 and "forgot 1 memory" in cleared.stderr
+    assert "nothing remembered yet" in run(["memories"], cli_env).stderr
+
+
+def test_memories_when_memory_is_off(cli_env: dict[str, str]) -> None:
+    result = run(["memories"], {**cli_env, "ASSISTANT_MEMORY": "off"})
+    assert_one_line_error(result, 2, "ASSISTANT_MEMORY=off")
+
+
+def test_tools_lists_builtin_tools_and_mcp_servers(cli_env: dict[str, str], tmp_path: Path) -> None:
+    import json
+    import sys
+
+    fake = str(Path(__file__).resolve().parent.parent / "fakes" / "mcp_stdio_server.py")
+    config = tmp_path / "mcp.json"
+    servers = {
+        "fake": {"command": sys.executable, "args": [fake]},
+        "broken": {"command": sys.executable, "args": [fake, "--exit", "no key"]},
+    }
+    config.write_text(json.dumps({"mcpServers": servers}))
+    plain = run(["tools"], cli_env)
+    assert "research" in plain.stdout and "MCP servers: none" in plain.stdout
+    result = run(["tools"], {**cli_env, "ASSISTANT_MCP_CONFIG": str(config)})
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "fake                     connected (stdio)" in out
+    assert "    fake__echo" in out
+    assert "broken                   failed (stdio): could not start" in out
+    bad = tmp_path / "bad.json"
+    bad.write_text("[]")
+    assert_one_line_error(
+        run(["tools"], {**cli_env, "ASSISTANT_MCP_CONFIG": str(bad)}), 2, "ASSISTANT_MCP_CONFIG"
+    )

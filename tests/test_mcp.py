@@ -13,19 +13,17 @@ import os
 import re
 import signal
 import sys
-import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool, ToolException
-from mcp.server.fastmcp import FastMCP
 
+from fakes.mcp_http_server import CalculatorServer
 from tools.mcp import MCPConfigError, MCPToolbox, ServerConfig, load_config, tool_name
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -256,50 +254,6 @@ async def test_a_tool_error_raises_tool_exception_with_the_servers_words(
 
 
 # --- a streamable-HTTP server built here ---
-
-
-def calculator_app(token: str) -> Callable[..., Awaitable[None]]:
-    """An MCP server with ``add`` that answers only requests bearing ``token``."""
-    server = FastMCP("calc", log_level="WARNING")
-
-    @server.tool()
-    def add(a: int, b: int) -> int:
-        """Add two integers."""
-        return a + b
-
-    app = server.streamable_http_app()
-
-    async def guarded(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        expected = f"Bearer {token}".encode()
-        if scope["type"] == "http" and dict(scope["headers"]).get(b"authorization") != expected:
-            await send({"type": "http.response.start", "status": 401, "headers": []})
-            await send({"type": "http.response.body", "body": b"unauthorized"})
-            return
-        await app(scope, receive, send)
-
-    return guarded
-
-
-class CalculatorServer:
-    """The calculator served by uvicorn in a thread on 127.0.0.1 (token ``s3cret``)."""
-
-    def __init__(self) -> None:
-        app = calculator_app("s3cret")
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.01)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}/mcp"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.server.force_exit = True  # do not wait for the client's open event stream
-        self.thread.join(10)
-        assert not self.thread.is_alive()
 
 
 @pytest.fixture

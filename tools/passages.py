@@ -23,6 +23,7 @@ __all__ = [
     "Passage",
     "Segment",
     "SourceText",
+    "bm25_scores",
     "estimate_tokens",
     "select_passages",
     "split_passages",
@@ -118,7 +119,7 @@ def _words(text: str) -> list[str]:
     return text.lower().translate(_PUNCTUATION).split()
 
 
-def _bm25_scores(query: str, texts: list[str]) -> list[float]:
+def bm25_scores(query: str, texts: list[str]) -> list[float]:
     """BM25 (bm25s, Lucene variant) score of each text for ``query`` (English stop words and
     one-letter words dropped from the query).
 
@@ -167,7 +168,7 @@ def select_passages(
     passages = [p for s in sources for p in split_passages(s.id, s.segments, words)]
     if not passages or budget_tokens <= 0:
         return []
-    scores = _bm25_scores(query, [p.text for p in passages])
+    scores = bm25_scores(query, [p.text for p in passages])
     order = {s.id: i for i, s in reversed(list(enumerate(sources)))}  # first occurrence wins
 
     def rank(i: int) -> tuple[float, int, int]:

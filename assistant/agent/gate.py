@@ -20,6 +20,7 @@ from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command
 from pydantic import BaseModel
 
+from assistant.agent.toolset import SERVER, SERVER_TOOL, Toolset
 from assistant.approvals import Edit, Reject, Respond, approval_request, ask_for_decision
 from assistant.events import Outcome
 
@@ -61,29 +62,50 @@ def _schema(tool: BaseTool) -> dict[str, Any] | None:
     return schema if isinstance(schema, dict) else None
 
 
-def approval_gate(timeout: float) -> Callable[[ToolCallRequest, Execute], Awaitable[Any]]:
-    """The wrapper for langgraph's ``ToolNode``: ask first when gated, then run in time."""
+def _what(tool: BaseTool, name: str, args: dict[str, Any]) -> tuple[str, str]:
+    """The question's title and text: the tool, its server if it has one, the arguments."""
+    metadata = tool.metadata or {}
+    shown = json.dumps(args, indent=2, ensure_ascii=False)
+    if SERVER in metadata:
+        own, server = metadata.get(SERVER_TOOL, name), metadata[SERVER]
+        return (
+            f"Run {own} ({server})?",
+            f"The assistant wants to run the tool **{own}** of the MCP server **{server}** "
+            f"with:\n\n```json\n{shown}\n```",
+        )
+    label = metadata.get(LABEL, name)
+    return f"Run {label}?", f"The assistant wants to run **{label}** with:\n\n```json\n{shown}\n```"
+
+
+def approval_gate(
+    timeout: float, toolset: Toolset | None = None
+) -> Callable[[ToolCallRequest, Execute], Awaitable[Any]]:
+    """The wrapper for langgraph's ``ToolNode``: ask first when gated, then run in time.
+
+    ``toolset``: where tools the node was not built with (outside tools) are found.
+    """
 
     async def gate(request: ToolCallRequest, execute: Execute) -> ToolMessage | Command:
         call: dict[str, Any] = dict(request.tool_call)
+        name = str(call["name"])
         tool = request.tool
+        if tool is None and toolset is not None:
+            tool = toolset.find(name)
+            if tool is not None:
+                request = request.override(tool=tool)
+            elif (why := toolset.missing(name)) is not None:
+                return ToolMessage(
+                    f"Error: {why}", tool_call_id=call["id"] or "", name=name, status="error"
+                )
         if tool is None:  # the tool node answers unknown tools itself
             return await execute(request)
         metadata = tool.metadata or {}
-        name = str(call["name"])
         gated = bool(((request.state or {}).get("gate") or {}).get(call["id"], True))
         if gated and not metadata.get(ASKS_ITSELF):
             args = dict(call.get("args") or {})
-            label = metadata.get(LABEL, name)
+            title, text = _what(tool, name, args)
             decision, edited = ask_for_decision(
-                approval_request(
-                    name,
-                    args,
-                    f"The assistant wants to run **{label}** with:\n\n"
-                    f"```json\n{json.dumps(args, indent=2, ensure_ascii=False)}\n```",
-                    title=f"Run {label}?",
-                    args_schema=_schema(tool),
-                ),
+                approval_request(name, args, text, title=title, args_schema=_schema(tool)),
                 _check_args(tool),
             )
             if isinstance(decision, Reject):

@@ -18,7 +18,7 @@ from typing import Any
 
 from langchain_core.messages import SystemMessage, ToolMessage
 from langchain_core.runnables import Runnable
-from langchain_core.tools import BaseTool
+from langchain_core.tools import BaseTool, ToolException
 from langgraph.graph import END, START, StateGraph
 from langgraph.prebuilt import ToolNode
 from langgraph.prebuilt.tool_node import ToolInvocationError
@@ -30,11 +30,13 @@ from assistant.agent import limits
 from assistant.agent.gate import approval_gate
 from assistant.agent.state import AgentState
 from assistant.agent.summary import Summarizer
+from assistant.agent.toolset import Toolset, ToolSource, needs_approval
 from assistant.agent.turns import close_dangling_tool_calls, current_turn, open_calls
 from assistant.compat import call_model
 from assistant.context import RunContext
 from assistant.errors import describe
 from assistant.events import MODEL_NODE
+from assistant.memory import REMEMBER, Memories, prompt_lines
 from assistant.models import ModelFactory
 
 TOOL_TIMEOUT = 300.0
@@ -45,24 +47,51 @@ def tool_error(exc: Exception) -> str:
     """A tool's failure as the model (and the person) reads it."""
     if isinstance(exc, ToolInvocationError):
         return f"Error: invalid arguments for {exc.tool_name}: {exc.message}"
+    if isinstance(exc, ToolException):  # written for the model already (MCP tools)
+        return f"Error: {exc}"
     return f"Error: {describe(exc)}"
 
 
 class ModelStep:
     """The ``model`` node: one call of the supervising model."""
 
-    def __init__(self, models: ModelFactory, tools: Sequence[BaseTool]) -> None:
-        """Bind ``tools`` to each model once, on first use."""
+    def __init__(
+        self, models: ModelFactory, toolset: Toolset, memories: Memories | None = None
+    ) -> None:
+        """Bind the toolset's tools to each model as they are at each call (cached)."""
         self.models = models
-        self.tools = list(tools)
-        self.names = [tool.name for tool in tools]
+        self.toolset = toolset
+        self.memories = memories
         self.summarizer = Summarizer(models)
-        self._bound: dict[str, Runnable[Any, Any]] = {}
+        self._bound: dict[tuple[str, tuple[int, ...]], Runnable[Any, Any]] = {}
 
-    def _with_tools(self, model: str) -> Runnable[Any, Any]:
-        if model not in self._bound:
-            self._bound[model] = self.models.get(model).bind_tools(self.tools)
-        return self._bound[model]
+    def _with_tools(self, model: str, tools: list[BaseTool]) -> Runnable[Any, Any]:
+        key = (model, tuple(id(tool) for tool in tools))  # an outside tool keeps its object
+        if key not in self._bound:
+            if len(self._bound) > 32:  # outside tools changed many times: start afresh
+                self._bound.clear()
+            self._bound[key] = self.models.get(model).bind_tools(tools)
+        return self._bound[key]
+
+    async def _system(
+        self, messages: list[Any], context: RunContext, tools: list[BaseTool]
+    ) -> list[SystemMessage]:
+        """The instructions, what is remembered of the person, and which servers are down."""
+        text = prompts.SUPERVISOR.format(today=datetime.date.today().isoformat())
+        if any(tool.name == REMEMBER for tool in tools):
+            text += "\n\n" + prompts.REMEMBER_NOTE
+        system = [SystemMessage(text)]
+        if self.memories is not None and context.memory:
+            asked = next((m.text for m in reversed(messages) if m.type == "human"), "")
+            recalled = await self.memories.relevant(context.owner, asked)
+            if recalled:
+                lines = prompt_lines(recalled)
+                system.append(SystemMessage(prompts.MEMORIES.format(memories=lines)))
+        down = self.toolset.unavailable()
+        if down:
+            servers = "\n".join(f"- {line}" for line in down)
+            system.append(SystemMessage(prompts.UNAVAILABLE_TOOLS.format(servers=servers)))
+        return system
 
     async def __call__(self, state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """Fold, check limits, call the model, record which calls need approval."""
@@ -77,17 +106,32 @@ class ModelStep:
             if folded is not None:
                 update = folded
                 messages = [m for m in folded if m.type != "remove"]
-        system = SystemMessage(prompts.SUPERVISOR.format(today=datetime.date.today().isoformat()))
-        history = [system, *close_dangling_tool_calls(messages)]
+        tools = [
+            tool
+            for tool in self.toolset.current()
+            if tool.name != REMEMBER or (context.memory and self.memories is not None)
+        ]
+        system = await self._system(messages, context, tools)
+        history = [*system, *close_dangling_tool_calls(messages)]
         if left.tool_calls > 0:
-            reply = await call_model(self._with_tools(context.model), history, self.names)
+            names = [tool.name for tool in tools]
+            reply = await call_model(self._with_tools(context.model, tools), history, names)
         else:
             note = SystemMessage(limits.tool_limit_note(context.max_tool_calls))
             reply = await call_model(self.models.get(context.model), [*history, note])
         allowed, refused = limits.refuse_over_limit(reply, left.tool_calls, context.max_tool_calls)
         result: dict[str, Any] = {"messages": [*update, reply, *refused]}
         if allowed:  # most replies call no tool: no extra channel to checkpoint
-            result["gate"] = {call["id"] or "": call["name"] in context.approve for call in allowed}
+            by_name = {tool.name: tool for tool in tools}
+            result["gate"] = {
+                call["id"] or "": needs_approval(
+                    by_name.get(call["name"]),
+                    call["name"],
+                    context.approve,
+                    context.approve_mcp,
+                )
+                for call in allowed
+            }
         return result
 
 
@@ -109,15 +153,22 @@ def build_supervisor(
     checkpointer: Checkpointer = None,
     tool_timeout: float = TOOL_TIMEOUT,
     context_schema: type[RunContext] = RunContext,
+    sources: Sequence[ToolSource] = (),
+    memories: Memories | None = None,
 ) -> Any:
-    """Compile the supervising agent from its dependencies."""
+    """Compile the supervising agent from its dependencies.
+
+    ``sources``: tools from outside (MCP servers), as they are at each model call;
+    ``memories``: each person's long-term memories, recalled into every model call.
+    """
+    toolset = Toolset(tools, sources)
     builder = StateGraph(AgentState, context_schema=context_schema)
-    builder.add_node(MODEL_NODE, ModelStep(models, tools))
+    builder.add_node(MODEL_NODE, ModelStep(models, toolset, memories))
     builder.add_node(
         TOOLS_NODE,
         ToolNode(
             list(tools),
-            awrap_tool_call=approval_gate(tool_timeout),
+            awrap_tool_call=approval_gate(tool_timeout, toolset),
             handle_tool_errors=tool_error,
         ),
     )

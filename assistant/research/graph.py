@@ -32,6 +32,7 @@ from assistant.attachments import TEXT
 from assistant.context import RunContext
 from assistant.errors import AssistantError, describe
 from assistant.events import Document, FileRef, State
+from assistant.memory import Memories, prompt_lines
 from assistant.models import ModelFactory
 from assistant.research.citations import clean_citations, merge_sections
 from assistant.research.progress import (
@@ -151,8 +152,10 @@ def build_research_graph(
     runs: LiveRuns,
     checkpointer: Checkpointer = None,
     context_schema: type[RunContext] = RunContext,
+    memories: Memories | None = None,
 ) -> Any:
-    """Compile the research graph from its dependencies."""
+    """Compile the research graph from its dependencies (``memories``: what is remembered
+    of the person reaches the planner)."""
 
     async def plan(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         write = get_stream_writer()
@@ -178,10 +181,16 @@ def build_research_graph(
                 else prompts.PLANNER_DOCUMENTS_ONLY
             )
             documents = template.format(names="\n".join(f"- {n}" for n in names))
+        remembered = ""
+        if memories is not None and runtime.context.memory:
+            recalled = await memories.relevant(runtime.context.owner, topic)
+            if recalled:
+                remembered = prompts.PLANNER_MEMORIES.format(memories=prompt_lines(recalled))
         prompt = prompts.PLANNER.format(
             topic=topic,
             min_sections=MIN_SECTIONS,
             max_sections=MAX_SECTIONS,
+            memories=remembered,
             documents=documents,
             feedback=extra,
         )

@@ -74,12 +74,16 @@ class Storage:
     files: FileStore
     auth: AuthStore
     history: ChatHistory
+    store: Any = None
+    """LangGraph's store (long-term memories), or None when memory is off."""
 
     async def forget(self) -> None:
         """After a deletion: no log still holds what was deleted."""
         await self.db.flush_log()
         await self.history.db.flush_log()
         await truncate_wal(self.checkpointer.conn)
+        if self.store is not None:
+            await truncate_wal(self.store.conn)
 
 
 async def open_checkpointer(settings: Settings, types: Sequence[type[Any]] = ()) -> Any:
@@ -100,6 +104,16 @@ async def open_checkpointer(settings: Settings, types: Sequence[type[Any]] = ())
     return saver
 
 
+async def open_memory_store(settings: Settings) -> Any:
+    """LangGraph's SQLite store on ``memory.sqlite``; close its ``conn`` when done."""
+    from langgraph.store.sqlite.aio import AsyncSqliteStore
+
+    conn = await connect_sqlite(settings.memory_path, settings.db_timeout, autocommit=True)
+    store = AsyncSqliteStore(conn)
+    await store.setup()
+    return store
+
+
 @contextlib.asynccontextmanager
 async def open_storage(
     settings: Settings, checkpointed: Sequence[type[Any]] = ()
@@ -118,6 +132,10 @@ async def open_storage(
         history_db = await SqliteDatabase.open(settings.history_path, settings.db_timeout)
         stack.push_async_callback(history_db.close)
         await ensure_history_schema(history_db)
+        store = None
+        if settings.memory:
+            store = await open_memory_store(settings)
+            stack.push_async_callback(store.conn.close)
         yield Storage(
             db=db,
             checkpointer=checkpointer,
@@ -130,4 +148,5 @@ async def open_storage(
                 ThrottlePolicy(),
             ),
             history=ChatHistory(history_db),
+            store=store,
         )
