@@ -162,9 +162,16 @@ async def test_plan_asks_for_approval_in_hitl_schema_before_any_search(
     assert config.allowed_decisions == ["approve", "edit", "reject", "respond"]
     assert config.args_schema is not None and "sections" in config.args_schema["properties"]
     assert search.requests == []
-    # the plan was shown as a step before the question
+    # the plan step before the question is short: the question shows the plan in full
     [planned] = [e for e in events if isinstance(e, Activity) and e.state is State.DONE]
-    assert planned.title == "Plan" and "**Part 1**" in planned.text
+    assert planned.title == "Plan"
+    assert planned.text == "3 sections, 3 web searches: see the plan below."
+
+
+async def test_without_review_the_plan_step_shows_the_plan(engine: Engine) -> None:
+    _, events = await start(engine, NO_APPROVAL)
+    planned = next(e for e in events if isinstance(e, Activity) and e.title == "Plan")
+    assert "**Part 1**" in planned.text
 
 
 async def test_approved_plan_gives_report_with_verified_numbered_sources(
