@@ -259,16 +259,23 @@ async def test_edit_reordering_and_renaming_planned_sections(
 
 
 @pytest.mark.parametrize(
-    "sections",
+    ("sections", "where"),
     [
-        pytest.param([], id="no-sections"),
+        pytest.param([], ["sections"], id="no-sections"),
         pytest.param(
-            [{"description": "Nameless.", "queries": ["solar cost"]}], id="section-without-name"
+            [{"description": "Nameless.", "queries": ["solar cost"]}],
+            ["sections", 0, "name"],
+            id="section-without-name",
+        ),
+        pytest.param(
+            [{"name": "Costs", "description": "What it costs.", "queries": [" "]}],
+            ["sections", 0, "queries"],
+            id="blank-queries",
         ),
     ],
 )
 async def test_invalid_edit_asks_again_with_the_reason(
-    engine: Engine, search: FakeSearch, sections: list[dict[str, Any]]
+    engine: Engine, search: FakeSearch, sections: list[dict[str, Any]], where: list[Any]
 ) -> None:
     thread, events = await start(engine)
     args = plan_args(approvals(events)[0])
@@ -277,6 +284,9 @@ async def test_invalid_edit_asks_again_with_the_reason(
 
     [asked] = approvals(again)
     assert asked.request.error, "the re-asked approval does not say what was wrong"
+    assert asked.request.error_at == where  # a form shows the reason next to this field
+    assert asked.request.error_reason and "→" not in asked.request.error_reason
+    assert "Value error" not in asked.request.error
     [waiting] = await pending(engine, thread)
     assert waiting.request.error
     assert waiting.request.action.args["sections"] == args["sections"]
