@@ -52,7 +52,7 @@ from assistant.ui.files import file_url
 
 _IDS = uuid.UUID("1b3b8e0e-3d2b-4f1e-9a57-5d2c8d0f3a11")
 WORKING = "Working…"
-WAITING = "Waiting for your answer to the question below."
+WAITING = "Asked for your decision: see the question below."
 
 
 def stable_id(*parts: str) -> str:
@@ -126,7 +126,8 @@ class TurnView:
             async for event in stream:
                 await self.show(event)
         await self.end_answer()
-        if self.asked:  # the run paused: its open tools wait for the answer
+        if self.asked:  # the run paused: its open tools wait for the answer (worded to
+            # stay true in the history, where a later run in another window goes on)
             for step in self.tools.values():
                 if step.end is None:
                     await set_output(step, WAITING)
