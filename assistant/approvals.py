@@ -48,6 +48,9 @@ class ApprovalRequest(BaseModel):
     """The question's heading, e.g. "Research plan" or "Run calculate?"."""
     error: str | None = None
     """Why the previous answer could not be used, when asking again."""
+    error_at: list[str | int] | None = None
+    """Where in the edited arguments ``error`` was found (``["sections", 0, "queries"]``),
+    when known: a form can show the reason next to its field."""
     edit_format: EditFormat = "json"
     """How a face offers the arguments for editing as text (see ``assistant.editing``)."""
     revision: int = 1
@@ -66,6 +69,13 @@ class ApprovalRequest(BaseModel):
     def payload(self) -> dict[str, Any]:
         """The plain JSON value an interrupt carries (checkpointed, sent to other clients)."""
         return self.model_dump(mode="json", exclude_none=True)
+
+    @property
+    def error_reason(self) -> str:
+        """``error`` without the location it starts with (for a face showing it in place)."""
+        error = self.error or ""
+        prefix = _where(self.error_at or []) + ": "
+        return error[len(prefix) :] if self.error_at and error.startswith(prefix) else error
 
     @classmethod
     def parse(cls, value: Any) -> ApprovalRequest:
@@ -181,8 +191,13 @@ def ask_for_decision(
     This must not run under a broad ``try``: ``interrupt`` pauses by raising.
     """
     error: str | None = None
+    error_at: list[str | int] | None = None
     while True:
-        asked = request if error is None else request.model_copy(update={"error": error})
+        asked = (
+            request
+            if error is None
+            else request.model_copy(update={"error": error, "error_at": error_at})
+        )
         raw = interrupt(asked.payload())
         try:
             decision = parse_decision(raw, request)
@@ -192,7 +207,7 @@ def ask_for_decision(
                 else None
             )
         except (InputError, ValueError) as exc:
-            error = _plain(exc)
+            error, error_at = _plain(exc), _location(exc)
             continue
         return decision, edited
 
@@ -201,9 +216,21 @@ def _plain(exc: Exception) -> str:
     """A validation failure as one sentence (no pydantic links)."""
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
-        where = " → ".join(str(part) for part in first["loc"])
-        return f"{where}: {first['msg']}" if where else str(first["msg"])
+        where = _where(first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        return f"{where}: {message}" if where else message
     return str(exc)
+
+
+def _location(exc: Exception) -> list[str | int] | None:
+    """Where in the edited arguments a validation failure was found."""
+    if isinstance(exc, ValidationError):
+        return list(exc.errors()[0]["loc"]) or None
+    return None
+
+
+def _where(location: Sequence[str | int]) -> str:
+    return " → ".join(str(part) for part in location)
 
 
 def approve() -> dict[str, Any]:

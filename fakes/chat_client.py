@@ -18,6 +18,8 @@ import httpx
 import socketio
 
 Event = tuple[str, Any]
+SHOWN = ("assistant_message", "system_message")
+"""The app's messages: answers and documents, and questions, notes and progress."""
 
 
 async def sign_in(base_url: str, username: str, password: str) -> str:
@@ -228,6 +230,41 @@ class ChatClient:
         response.raise_for_status()
         return response.json()
 
+    async def editor(self, within: float = 20, start: int = 0) -> dict[str, Any]:
+        """The next arguments form shown (a custom element): its id, forId and props."""
+        _, data = await self.wait_for(
+            lambda name, data: name == "element" and data.get("name") == "ArgsEditor",
+            within,
+            start,
+        )
+        return dict(data)
+
+    async def save_edit(self, interrupt_id: str, args: dict[str, Any]) -> Any:
+        """Press the form's Save with ``args``, as the form does (an action over HTTP)."""
+        payload = {"interrupt_id": interrupt_id, "args": args}
+        return await self.call_action({"name": "approval_edit", "payload": payload})
+
+    async def cancel_edit(self, interrupt_id: str) -> Any:
+        """Press the form's Cancel."""
+        payload = {"interrupt_id": interrupt_id, "cancel": True}
+        return await self.call_action({"name": "approval_edit", "payload": payload})
+
+    def placeholders(self) -> list[str | None]:
+        """What the app asked the chat box to say, in order (None: Chainlit's own)."""
+        return [
+            data["assistant"]["placeholder"]
+            for name, data in self.events
+            if name == "window_message"
+            and isinstance(data, dict)
+            and "placeholder" in data.get("assistant", {})
+        ]
+
+    async def placeholder_becomes(self, text: str | None, within: float = 10) -> None:
+        """Wait until the app's last word on the chat box's placeholder is ``text``."""
+        await self.wait_for(
+            lambda *_: bool(self.placeholders()) and self.placeholders()[-1] == text, within
+        )
+
     def question_messages(self) -> dict[str, str]:
         """Every question message's last content, by message id."""
         ids = {
@@ -240,10 +277,7 @@ class ChatClient:
     def _latest(self) -> dict[str, str]:
         latest: dict[str, str] = {}
         for name, data in self.events:
-            if (
-                name in ("new_message", "update_message")
-                and data.get("type") == "assistant_message"
-            ):
+            if name in ("new_message", "update_message") and data.get("type") in SHOWN:
                 latest[data["id"]] = data.get("output") or ""
         return latest
 
@@ -276,7 +310,7 @@ class ChatClient:
         _, data = await self.wait_for(
             lambda name, data: (
                 name in ("new_message", "update_message")
-                and data.get("type") == "assistant_message"
+                and data.get("type") in SHOWN
                 and text in (data.get("output") or "")
             ),
             within,
@@ -288,10 +322,7 @@ class ChatClient:
         """Every assistant message's content so far (last version of each)."""
         latest: dict[str, str] = {}
         for name, data in self.events:
-            if (
-                name in ("new_message", "update_message")
-                and data.get("type") == "assistant_message"
-            ):
+            if name in ("new_message", "update_message") and data.get("type") in SHOWN:
                 latest[data["id"]] = data.get("output") or ""
         return list(latest.values())
 

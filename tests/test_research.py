@@ -165,9 +165,16 @@ async def test_plan_asks_for_approval_in_hitl_schema_before_any_search(
     assert config.allowed_decisions == ["approve", "edit", "reject", "respond"]
     assert config.args_schema is not None and "sections" in config.args_schema["properties"]
     assert search.requests == []
-    # the plan was shown as a step before the question
+    # the plan step before the question is short: the question shows the plan in full
     [planned] = [e for e in events if isinstance(e, Activity) and e.state is State.DONE]
-    assert planned.title == "Plan" and "**Part 1**" in planned.text
+    assert planned.title == "Plan"
+    assert planned.text == "3 sections, 3 web searches: see the plan below."
+
+
+async def test_without_review_the_plan_step_shows_the_plan(engine: Engine) -> None:
+    _, events = await start(engine, NO_APPROVAL)
+    planned = next(e for e in events if isinstance(e, Activity) and e.title == "Plan")
+    assert "**Part 1**" in planned.text
 
 
 async def test_approved_plan_gives_report_with_verified_numbered_sources(
@@ -256,16 +263,23 @@ async def test_edit_reordering_and_renaming_planned_sections(
 
 
 @pytest.mark.parametrize(
-    "sections",
+    ("sections", "where"),
     [
-        pytest.param([], id="no-sections"),
+        pytest.param([], ["sections"], id="no-sections"),
         pytest.param(
-            [{"description": "Nameless.", "queries": ["solar cost"]}], id="section-without-name"
+            [{"description": "Nameless.", "queries": ["solar cost"]}],
+            ["sections", 0, "name"],
+            id="section-without-name",
+        ),
+        pytest.param(
+            [{"name": "Costs", "description": "What it costs.", "queries": [" "]}],
+            ["sections", 0, "queries"],
+            id="blank-queries",
         ),
     ],
 )
 async def test_invalid_edit_asks_again_with_the_reason(
-    engine: Engine, search: FakeSearch, sections: list[dict[str, Any]]
+    engine: Engine, search: FakeSearch, sections: list[dict[str, Any]], where: list[Any]
 ) -> None:
     thread, events = await start(engine)
     args = plan_args(approvals(events)[0])
@@ -274,6 +288,9 @@ async def test_invalid_edit_asks_again_with_the_reason(
 
     [asked] = approvals(again)
     assert asked.request.error, "the re-asked approval does not say what was wrong"
+    assert asked.request.error_at == where  # a form shows the reason next to this field
+    assert asked.request.error_reason and "→" not in asked.request.error_reason
+    assert "Value error" not in asked.request.error
     [waiting] = await pending(engine, thread)
     assert waiting.request.error
     assert waiting.request.action.args["sections"] == args["sections"]

@@ -106,6 +106,11 @@ START_RUN = {
 }
 
 
+def state_plan_text(state: Any) -> str:
+    """The plan as the pending question shows it."""
+    return str(state.interrupts[0].value["action_requests"][0]["description"])
+
+
 async def test_the_plan_is_made_by_structured_output_and_shown_as_a_step(
     stores: tuple[SectionStore, FileStore],
 ) -> None:
@@ -114,7 +119,8 @@ async def test_the_plan_is_made_by_structured_output_and_shown_as_a_step(
     events = await run(compiled, START_RUN)
     steps = [e for e in events if isinstance(e, Activity)]
     assert [s.title for s in steps] == ["Planning", "Plan"]
-    assert steps[-1].state is State.DONE and "**Part 2**" in steps[-1].text
+    assert steps[-1].state is State.DONE and "see the plan below" in steps[-1].text
+    assert "**Part 2**" in state_plan_text(await compiled.aget_state(THREAD))
     assert model.requests[0]["forced"] == "Plan"
     state = await compiled.aget_state(THREAD)
     assert isinstance(state.values["plan"], Plan)

@@ -41,6 +41,7 @@ from assistant.research.progress import (
     Board,
     activity,
     final_board,
+    plan_brief,
     plan_markdown,
     plan_title,
     report_text,
@@ -207,11 +208,13 @@ def build_research_graph(
         if not result.sections:
             raise AssistantError("The model returned a research plan with no sections.")
         made = Plan(title=result.title.strip() or topic, sections=result.sections[:MAX_SECTIONS])
-        write(
-            activity(
-                call_id, key, plan_title(revision), plan_markdown(made, topic, revision), State.DONE
-            )
+        # Shown in full once: in the question when it is reviewed, else in this step.
+        shown = (
+            plan_brief(made)
+            if state.get("needs_review", True)
+            else plan_markdown(made, topic, revision)
         )
+        write(activity(call_id, key, plan_title(revision), shown, State.DONE))
         return {**_started_ids(state), "plan": made, "revision": revision, "status": "planned"}
 
     def review(state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:

@@ -34,6 +34,15 @@ def plan_title(revision: int) -> str:
     return "Plan" if revision <= 1 else f"Plan, revision {revision}"
 
 
+def plan_brief(plan: Plan) -> str:
+    """The plan step's text when the question below it shows the plan in full."""
+    queries = sum(len(s.queries) for s in plan.sections)
+    return (
+        f"{plural(len(plan.sections), 'section')}, {plural(queries, 'web search')}: "
+        "see the plan below."
+    )
+
+
 def plan_markdown(plan: Plan, topic: str, revision: int = 1) -> str:
     """The plan as a person reads it, section by section."""
     queries = sum(len(s.queries) for s in plan.sections)

@@ -20,11 +20,21 @@ from fastapi import Request, Response
 from starlette.datastructures import Headers
 
 from assistant.settings import load_settings
-from assistant.ui import auth, chainlit_fixes, runtime, security, settings_panel, uploads
+from assistant.ui import (
+    auth,
+    chainlit_fixes,
+    editor,
+    page,
+    runtime,
+    security,
+    settings_panel,
+    uploads,
+)
 from assistant.ui.approvals import ACTION as APPROVAL_ACTION
 from assistant.ui.approvals import payload_of
 from assistant.ui.conversation import CONTINUE_ACTION, Conversation
 from assistant.ui.files import download_route, install_route
+from assistant.ui.not_found import thread_page_route
 
 CONVERSATION = "conversation"
 
@@ -61,6 +71,7 @@ async def open_runtime() -> None:
     opened = await runtime.Runtime.open(load_settings(), USERS)
     runtime.attach(server, opened)
     install_route(server, download_route(lambda: runtime.current(server).engine))
+    install_route(server, thread_page_route())
 
 
 @cl.on_app_shutdown
@@ -172,8 +183,18 @@ async def _show_settings(conversation: Conversation) -> None:
 
 @cl.on_chat_start
 async def chat_start() -> None:
-    """A new conversation: show the settings panel."""
-    await _show_settings(_conversation())
+    """A new conversation: show the settings panel.
+
+    Chainlit also starts a chat when it could not reopen the one asked for (deleted since
+    the page listed it): the page is then sent to that address, where the server says so.
+    """
+    missing = cl.context.session.thread_id_to_resume
+    if missing:
+        await page.open_thread(missing)
+        return
+    conversation = _conversation()
+    await _show_settings(conversation)
+    await conversation.update_placeholder()
 
 
 @cl.on_chat_resume
@@ -216,6 +237,17 @@ async def approval(action: cl.Action) -> None:
     except ValueError:
         return
     await _conversation().decide(interrupt_id, decision)
+
+
+@cl.action_callback(editor.ACTION)
+async def edit(action: cl.Action) -> dict[str, str]:
+    """The arguments form's Save or Cancel; answers why it was refused, if it was."""
+    try:
+        interrupt_id, args = editor.parse(action)
+    except ValueError as exc:
+        return {"refused": str(exc)}
+    refused = await _conversation().edit(interrupt_id, args)
+    return {"refused": refused} if refused else {}
 
 
 @cl.action_callback(CONTINUE_ACTION)

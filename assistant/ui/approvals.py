@@ -17,7 +17,8 @@ from assistant import editing
 from assistant.approvals import ApprovalRequest
 from assistant.events import ApprovalNeeded
 from assistant.text import escape, safe_markdown
-from assistant.ui.render import stable_id
+from assistant.ui import editor
+from assistant.ui.render import notice, stable_id
 
 ACTION: Final = "approval"
 """The action callback's name; the payload says which question and which decision."""
@@ -57,6 +58,14 @@ def question_markdown(request: ApprovalRequest) -> str:
     return "\n\n".join(parts)
 
 
+def editing_markdown(request: ApprovalRequest) -> str:
+    """The question while its form is open (the form shows the arguments)."""
+    return (
+        f"**{escape(request.title or 'Approve this action?')}**\n\n"
+        "*Change it below, then save to run it, or cancel to go back to the question.*"
+    )
+
+
 def edit_prompt(request: ApprovalRequest) -> str:
     """What the person is asked when they choose Edit (text editing in the chat box)."""
     return (
@@ -73,6 +82,7 @@ class Questions:
         self.thread_id = thread_id
         self.buttons: dict[str, list[cl.Action]] = {}
         self.shown: dict[str, ApprovalNeeded] = {}
+        self.editors: dict[str, cl.CustomElement] = {}
 
     def message_id(self, interrupt_id: str) -> str:
         """The question's message id."""
@@ -81,6 +91,7 @@ class Questions:
     async def show(self, approval: ApprovalNeeded) -> None:
         """Show ``approval`` with its buttons (again, in place, if it was shown before)."""
         await self.take_buttons(approval.interrupt_id)
+        await self.close_editor(approval.interrupt_id)
         request = approval.request
         buttons = [
             cl.Action(
@@ -92,22 +103,54 @@ class Questions:
             for decision, (label, icon) in BUTTONS.items()
             if decision in request.allowed
         ]
-        await cl.Message(
-            content=question_markdown(request),
-            id=self.message_id(approval.interrupt_id),
-            actions=buttons,
+        await notice(
+            question_markdown(request), id=self.message_id(approval.interrupt_id), actions=buttons
         ).send()
         self.buttons[approval.interrupt_id] = buttons
         self.shown[approval.interrupt_id] = approval
 
-    async def answered(self, interrupt_id: str, note: str) -> None:
-        """The question is answered: no more buttons, and the answer written under it."""
+    async def edit(self, approval: ApprovalNeeded, draft: dict[str, Any] | None = None) -> None:
+        """Open the form for ``approval`` in its message, in place of its buttons."""
+        interrupt_id = approval.interrupt_id
         await self.take_buttons(interrupt_id)
+        await self.close_editor(interrupt_id)
+        message_id = self.message_id(interrupt_id)
+        await notice(editing_markdown(approval.request), id=message_id).send()
+        form = editor.element(approval, draft)
+        await form.send(for_id=message_id, persist=False)  # a form is not history
+        self.editors[interrupt_id] = form
+        self.shown[interrupt_id] = approval
+
+    async def close_editor(self, interrupt_id: str) -> None:
+        """Remove the question's form from this window, if it is open."""
+        form = self.editors.pop(interrupt_id, None)
+        if form is not None:
+            await form.remove()
+
+    async def answered(self, interrupt_id: str, note: str, shown: str | None = None) -> None:
+        """The question is answered: no more buttons or form, and the answer written under
+        it (``shown``: what was decided, in place of the question's text)."""
+        await self.take_buttons(interrupt_id)
+        await self.close_editor(interrupt_id)
         approval = self.shown.pop(interrupt_id, None)
         if approval is None:
             return
-        content = question_markdown(approval.request.model_copy(update={"error": None}))
-        await cl.Message(content=f"{content}\n\n{note}", id=self.message_id(interrupt_id)).send()
+        request = approval.request
+        content = (
+            question_markdown(request.model_copy(update={"error": None}))
+            if shown is None
+            else f"**{escape(request.title or 'Approve this action?')}**\n\n{shown}"
+        )
+        await notice(f"{content}\n\n{note}", id=self.message_id(interrupt_id)).send()
+
+    async def refused(self, approval: ApprovalNeeded, reason: str) -> None:
+        """An answered question whose answer the engine did not accept (it asks again)."""
+        request = approval.request
+        await notice(
+            f"**{escape(request.title or 'Approve this action?')}**\n\n"
+            f"*Not used: {escape(reason)}. It is asked again below.*",
+            id=self.message_id(approval.interrupt_id),
+        ).send()
 
     async def take_buttons(self, interrupt_id: str) -> None:
         """Remove the question's buttons from this window."""

@@ -10,14 +10,25 @@ two modules only, ``time.sleep`` becomes a no-op; everything else of ``time`` is
 2. Two messages on Stop. Chainlit's socket handler for Stop posts "Task manually stopped."
 before calling the app's ``on_stop``, which says what was kept and offers to continue: the
 person read two messages. The handler is registered again without that message.
+
+3. One shared files directory. Chainlit keeps each session's files (custom elements' props,
+uploads) under ``<app root>/.files/<session>`` and removes the whole ``.files`` when a
+server process stops: every other process on the same checkout then fails to send a
+custom element (``FileNotFoundError``; seen with two servers in the tests). Each process
+gets a private directory instead (``mkdtemp``: mode 0700, outside the checkout), which
+Chainlit still removes when that process stops.
 """
 
 from __future__ import annotations
 
 import importlib
+import tempfile
 import time
 import types
+from pathlib import Path
 from typing import Any
+
+FILES_PREFIX = "assistant-session-files-"
 
 
 class _TimeWithoutSleep(types.ModuleType):
@@ -39,6 +50,7 @@ def apply() -> None:
     """Apply every workaround."""
     remove_blocking_sleeps()
     quiet_stop()
+    private_files_directory()
 
 
 def remove_blocking_sleeps() -> None:
@@ -72,3 +84,18 @@ def quiet_stop() -> None:
     from chainlit.server import sio
 
     sio.on("stop", _stop)
+
+
+def private_files_directory() -> Path:
+    """Give this process its own directory for session files; return it."""
+    import chainlit.config
+    import chainlit.server
+
+    current = Path(chainlit.config.FILES_DIRECTORY)
+    if current.name.startswith(FILES_PREFIX) and current.is_dir():
+        return current  # applied already
+    directory = Path(tempfile.mkdtemp(prefix=FILES_PREFIX))
+    # Both read the name at run time: sessions when they store a file, the server at exit.
+    chainlit.config.FILES_DIRECTORY = directory
+    chainlit.server.FILES_DIRECTORY = directory
+    return directory

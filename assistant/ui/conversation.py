@@ -5,7 +5,8 @@ Every run is an ``asyncio`` task kept here, so Stop can cancel it wherever it wa
 in-flight model and search calls, and the checkpoints keep everything up to the last
 finished step. Questions never block: they are messages with buttons; a click (or the
 person's next message, while a question is open) answers them through the engine, which
-accepts an answer only while its question is truly open.
+accepts an answer only while its question is truly open. Edit opens a form for the
+arguments (``editor``) where the request describes them, else asks for them as text.
 
 The engine refuses what it must (another window is running this conversation, the
 question was answered elsewhere, the message is empty or too long): the person's message
@@ -29,9 +30,9 @@ from assistant.errors import AssistantError, InputError, describe
 from assistant.events import ApprovalNeeded
 from assistant.storage import AlreadyDecided, ThreadBusy, ThreadNotFound
 from assistant.text import brief, escape, safe_markdown
-from assistant.ui import formatting, settings_panel, uploads
+from assistant.ui import editor, formatting, page, settings_panel, uploads
 from assistant.ui.approvals import CANCEL, Questions, edit_prompt
-from assistant.ui.render import TurnView
+from assistant.ui.render import TurnView, notice
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,14 @@ CONTINUE_ACTION = "continue_run"
 STOP_WAIT_S = 10.0
 REFUSALS = (ThreadBusy, AlreadyDecided, ThreadNotFound, InputError)
 """What the engine refuses before doing anything: the run changed nothing."""
+BUSY = "Still working on the previous request: wait for it, or press Stop."
+GONE = "That question is no longer open here (it was answered, or the conversation moved on)."
+PLACEHOLDERS = {
+    "question": "Type your feedback and send it, or use the buttons above",
+    "respond": "Type what should change, then send it",
+    "edit": "Send the edited text, or cancel",
+}
+"""What the chat box says while a question is open (else: Chainlit's own words)."""
 
 Work = Callable[[TurnView], Awaitable[None]]
 
@@ -66,6 +75,8 @@ class Conversation:
         """Draws every run of this window: a resumed run goes on in the steps it opened."""
         self._task: asyncio.Task[None] | None = None
         self._side: asyncio.Task[None] | None = None
+        self._placeholder: str | None = None
+        self._placeholder_sent = False  # the page may still show another conversation's
 
     @property
     def choices(self) -> Choices:
@@ -84,9 +95,7 @@ class Conversation:
         question, or a new request."""
         text = message.content or ""
         if self.busy:
-            await self._refused(
-                message, "Still working on the previous request: wait for it, or press Stop."
-            )
+            await self._refused(message, BUSY)
             return
         attached: list[str] = []
         files = await uploads.uploads_of(message)
@@ -98,7 +107,7 @@ class Conversation:
             except REFUSALS as exc:
                 await self._refused(message, str(exc))
                 return
-            await cl.Message(content=shown).send()
+            await notice(shown).send()
             if not text.strip():
                 return
         if self.awaiting is not None:
@@ -124,12 +133,7 @@ class Conversation:
         """A question's button was clicked."""
         approval = self.pending.get(interrupt_id)
         if approval is None or self.busy:
-            await cl.Message(
-                content="That question is no longer open here (it was answered, or the "
-                "conversation moved on)."
-                if approval is None
-                else "Still working on the previous request: wait for it, or press Stop."
-            ).send()
+            await notice(GONE if approval is None else BUSY).send()
             return
         if decision in ("approve", "reject"):
             value = decisions.approve() if decision == "approve" else decisions.reject()
@@ -137,12 +141,40 @@ class Conversation:
             await self._run(lambda view: self._resume(view, approval, value, note), wait=False)
         elif decision == "respond":
             self.awaiting = (approval, "respond")
-            await cl.Message(
-                content=f"What should change? Type it and send it (or `{CANCEL}` to go back)."
+            await notice(
+                f"What should change? Type it and send it (or `{CANCEL}` to go back)."
             ).send()
-        elif decision == "edit":
+        elif decision == "edit" and editor.editable(approval.request):
+            self.awaiting = None
+            await self.questions.edit(approval)
+        elif decision == "edit":  # no form for these arguments: as text in the chat box
             self.awaiting = (approval, "edit")
-            await cl.Message(content=edit_prompt(approval.request)).send()
+            await notice(edit_prompt(approval.request)).send()
+        await self.update_placeholder()
+
+    async def edit(self, interrupt_id: str, args: dict[str, Any] | None) -> str | None:
+        """The form's Save (``args``) or Cancel (None); returns why it was refused, if it
+        was (the form stays open and says so)."""
+        approval = self.pending.get(interrupt_id)
+        if approval is None:
+            await self.questions.close_editor(interrupt_id)
+            await notice(GONE).send()
+            return GONE
+        if args is None:
+            await self.questions.show(approval)
+            await self.update_placeholder()
+            return None
+        if self.busy:
+            return BUSY
+        value = decisions.edit(approval.request.action.name, args)
+        note = formatting.decided("edit")
+        schema = editor.form_schema(approval.request.review_configs[0].args_schema)
+        shown = formatting.args_markdown(args, schema)
+        await self._run(
+            lambda view: self._resume(view, approval, value, note, shown=shown, draft=args),
+            wait=False,
+        )
+        return None
 
     async def continue_run(self) -> None:
         """Run the thread again from its last checkpoint (Retry, Continue), in the background."""
@@ -162,13 +194,13 @@ class Conversation:
             log.exception("could not read the state of thread %s", self.thread_id)
             return
         if view.unfinished:
-            await cl.Message(
-                content="Stopped. Everything up to the last finished step is kept: send a "
+            await notice(
+                "Stopped. Everything up to the last finished step is kept: send a "
                 "new message, or continue where it stopped.",
                 actions=[continue_button("Continue")],
             ).send()
         else:
-            await cl.Message(content="Stopped.").send()
+            await notice("Stopped.").send()
 
     async def run_soon(self, work: Callable[[], Awaitable[None]]) -> None:
         """Do ``work`` once the current Chainlit handler has returned.
@@ -195,17 +227,30 @@ class Conversation:
         for approval in view.pending:
             self.pending[approval.interrupt_id] = approval
             await self.questions.show(approval)
+        await self.update_placeholder()
         if view.running:
-            await cl.Message(
-                content="This conversation is working in another window: its results will "
+            await notice(
+                "This conversation is working in another window: its results will "
                 "be here when you reopen it."
             ).send()
         elif view.unfinished:
-            await cl.Message(
-                content="The last request in this conversation did not finish (it was "
+            await notice(
+                "The last request in this conversation did not finish (it was "
                 "stopped, failed or the server restarted).",
                 actions=[continue_button("Continue it")],
             ).send()
+
+    async def update_placeholder(self) -> None:
+        """Make the chat box say what sending a message does now (when it is not a new
+        request: feedback on an open question, the answer a question waits for)."""
+        wanted: str | None = None
+        if self.awaiting is not None:
+            wanted = PLACEHOLDERS[self.awaiting[1]]
+        elif any("respond" in q.request.allowed for q in self.pending.values()):
+            wanted = PLACEHOLDERS["question"]
+        if wanted != self._placeholder or not self._placeholder_sent:
+            self._placeholder, self._placeholder_sent = wanted, True
+            await page.placeholder(wanted)
 
     # --- runs ------------------------------------------------------------------------------
 
@@ -214,14 +259,15 @@ class Conversation:
         approval, mode = self.awaiting
         if text.strip().lower() == CANCEL:
             self.awaiting = None
-            await cl.Message(content="Back to the question above.").send()
+            await notice("Back to the question above.").send()
+            await self.update_placeholder()
             return
         if mode == "edit":
             try:
                 args = editing.from_text(approval.request, text)
             except ValueError as exc:
-                await cl.Message(
-                    content=f"That could not be used: {escape(str(exc))}. Send it again, "
+                await notice(
+                    f"That could not be used: {escape(str(exc))}. Send it again, "
                     f"corrected, or `{CANCEL}` to go back."
                 ).send()
                 return
@@ -242,12 +288,22 @@ class Conversation:
         self._remember(asked)
 
     async def _resume(
-        self, view: TurnView, approval: ApprovalNeeded, value: dict[str, Any], note: str
+        self,
+        view: TurnView,
+        approval: ApprovalNeeded,
+        value: dict[str, Any],
+        note: str,
+        *,
+        shown: str | None = None,
+        draft: dict[str, Any] | None = None,
     ) -> None:
+        """Answer ``approval`` with ``value``; ``shown``: what was decided, shown under the
+        question; ``draft``: edited arguments, offered again in the form if refused."""
         interrupt_id = approval.interrupt_id
         self.pending.pop(interrupt_id, None)
         self.awaiting = None
-        await self.questions.answered(interrupt_id, note)
+        await self.update_placeholder()
+        await self.questions.answered(interrupt_id, note, shown)
         try:
             asked = await view.draw(
                 self.engine.resume(
@@ -260,6 +316,14 @@ class Conversation:
             )
             raise
         self._remember(asked)
+        for again in asked:  # the edit was refused: the form again, with the reason
+            request = again.request
+            same = request.action.name == approval.request.action.name
+            if draft is None or not request.error or not same:
+                continue
+            await self.questions.refused(approval, request.error_reason)
+            if editor.editable(request):
+                await self.questions.edit(again, draft)
 
     async def _continue(self, view: TurnView) -> None:
         asked = await view.draw(
@@ -276,10 +340,10 @@ class Conversation:
     ) -> None:
         """Start ``work`` as this conversation's one task; ``wait`` for it, or not."""
         if self.busy:
-            await cl.Message(
-                content="Still working on the previous request: wait for it, or press Stop."
-            ).send()
+            await notice(BUSY).send()
             return
+        if not wait:  # a button started it: show the newest content, as after a message
+            await page.follow()
         run = self._guarded(work, message)
         task = asyncio.create_task(run if wait else self._in_background(run))
         self._task = task
@@ -292,30 +356,31 @@ class Conversation:
         try:
             await work(view)
         except asyncio.CancelledError:
-            await view.abort("Stopped.")
+            await view.abort("Stopped.", "stopped")
             raise
         except REFUSALS as exc:
             await view.end_answer()  # nothing ran: the steps on the page stay as they are
             if message is not None:
                 await self._refused(message, str(exc))
             else:
-                await cl.Message(content=f"⚠️ {safe_markdown(str(exc))}").send()
+                await notice(f"⚠️ {safe_markdown(str(exc))}").send()
         except AssistantError as exc:
-            await view.abort("Failed.")
-            await cl.Message(content=f"⚠️ {safe_markdown(str(exc))}").send()
+            await view.abort("Failed.", "failed")
+            await notice(f"⚠️ {safe_markdown(str(exc))}").send()
         except Exception as exc:
             log.exception("run failed on thread %s", self.thread_id)
-            await view.abort("Failed.")
-            await cl.Message(
-                content=f"⚠️ {safe_markdown(describe(exc))}", actions=[continue_button("Retry")]
+            await view.abort("Failed.", "failed")
+            await notice(
+                f"⚠️ {safe_markdown(describe(exc))}", actions=[continue_button("Retry")]
             ).send()
+        await self.update_placeholder()  # the run's questions are known now
 
     async def _refused(self, message: cl.Message, reason: str) -> None:
         """The message was not sent: take it out of the chat and say why."""
         await message.remove()
         shown = brief(message.content or "", 300)
-        await cl.Message(
-            content=f"⚠️ {safe_markdown(reason)}\n\nYour message was not sent"
+        await notice(
+            f"⚠️ {safe_markdown(reason)}\n\nYour message was not sent"
             + (f": *{escape(shown)}*" if shown else ".")
         ).send()
 

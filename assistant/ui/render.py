@@ -12,6 +12,12 @@ The UI only draws what the engine streams, and knows no tool by name:
 Every step gets its output set before it is sent or updated (Chainlit persists each
 send/update from a background task). Messages that must not be repeated (the progress
 board, a question) have ids derived from what they show, so sending one again updates it.
+
+Questions, notes and the progress board are ``system_message``s: Chainlit draws them like
+the assistant's messages but offers its feedback buttons only on ``assistant_message``s,
+so only answers and documents can be rated. Step names carry their own state (Chainlit's
+"Using"/"Used" prefixes are blanked in ``.chainlit/translations/en-US.json``): a step cut
+short says so in its name.
 """
 
 from __future__ import annotations
@@ -41,15 +47,23 @@ from assistant.events import (
     ToolStarted,
 )
 from assistant.text import brief, safe_markdown
-from assistant.ui import formatting
+from assistant.ui import formatting, page
 from assistant.ui.files import file_url
 
 _IDS = uuid.UUID("1b3b8e0e-3d2b-4f1e-9a57-5d2c8d0f3a11")
+WORKING = "Working…"
+WAITING = "Asked for your decision: see the question below."
 
 
 def stable_id(*parts: str) -> str:
     """A message id derived from ``parts``: the same thing shown twice is one message."""
     return str(uuid.uuid5(_IDS, "\x00".join(parts)))
+
+
+def notice(content: str, **kwargs: Any) -> cl.Message:
+    """A message that is not an answer (a question, a note, the progress board): shown
+    like one, never offered for rating."""
+    return cl.Message(content=content, type="system_message", **kwargs)
 
 
 def new_step(
@@ -112,6 +126,11 @@ class TurnView:
             async for event in stream:
                 await self.show(event)
         await self.end_answer()
+        if self.asked:  # the run paused: its open tools wait for the answer (worded to
+            # stay true in the history, where a later run in another window goes on)
+            for step in self.tools.values():
+                if step.end is None:
+                    await set_output(step, WAITING)
         return self.asked
 
     async def show(self, event: Event) -> None:
@@ -123,10 +142,13 @@ class TurnView:
                 await self.end_answer(text)
             case ToolStarted(call_id=call_id, label=label, args=args):
                 await self.end_answer()
-                if call_id not in self.tools:  # a resumed run announces its tools again
-                    step = new_step(label, "Working…", arguments=args)
+                step = self.tools.get(call_id)
+                if step is None:
+                    step = new_step(label, WORKING, arguments=args)
                     self.tools[call_id] = step
                     await step.send()
+                elif step.output == WAITING:  # a resumed run announces its tools again
+                    await set_output(step, WORKING)
             case ToolFinished():
                 await self._finished(event)
             case Activity():
@@ -171,11 +193,13 @@ class TurnView:
         message.content = safe_markdown(text if text else message.content)
         await message.send()
 
-    async def abort(self, note: str) -> None:
-        """The run stopped or failed: keep the partial answer, close what was open."""
+    async def abort(self, note: str, state: str) -> None:
+        """The run stopped or failed: keep the partial answer, close what was open, each
+        step named as cut short (``state``: "stopped", "failed")."""
         await self.end_answer()
         for step in [*self.activities.values(), *self.tools.values()]:
             if step.end is None:
+                step.name = f"{step.name} ({state})"
                 await set_output(step, f"{step.output}\n\n{note}", done=True)
         for message, board in self.boards.values():
             message.content = formatting.board_markdown(board, time.time(), stopped=True)
@@ -224,9 +248,7 @@ class TurnView:
         content = formatting.board_markdown(event, time.time())
         known = self.boards.get(event.call_id)
         if known is None:
-            message = cl.Message(
-                content=content, id=stable_id(self.thread_id, event.call_id, "progress")
-            )
+            message = notice(content, id=stable_id(self.thread_id, event.call_id, "progress"))
             self.boards[event.call_id] = (message, event)
             await message.send()
             return
@@ -240,11 +262,13 @@ class TurnView:
             cl.File(name=ref.name, url=file_url(ref.key), mime=ref.mime, display="inline")
             for ref in event.files
         ]
-        await cl.Message(
+        message = cl.Message(
             content=formatting.report_for_chat(event.markdown),
             elements=files,
             id=stable_id(self.thread_id, event.call_id, "document"),
-        ).send()
+        )
+        await message.send()
+        await page.reveal(message.id)  # the finished document is what the person reads next
 
 
 def note(text: str) -> str:

@@ -56,7 +56,11 @@ CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
         # Chainlit's page starts with a small inline script, and its styles are inline.
-        "script-src 'self' 'unsafe-inline'",
+        # Custom elements (public/elements/*.jsx, e.g. the arguments form) are compiled in
+        # the page and run with `new Function`: 'unsafe-eval'. It adds no way in for text
+        # a model or a web page wrote (Markdown is rendered without HTML), and scripts
+        # still come from this server only.
+        "script-src 'self' 'unsafe-inline' 'unsafe-eval'",
         "style-src 'self' 'unsafe-inline'",
         # No remote images: a prompt-injected image URL can carry nothing out.
         "img-src 'self' data: blob:",

@@ -1,6 +1,6 @@
 """End to end in headless Chromium: sign in, research, approve, reload, reopen from history.
 
-Uses Debian's ``/usr/bin/chromium`` through PyPI's ``playwright`` (no browser download).
+Uses Debian's ``/usr/bin/chromium`` through PyPI's ``playwright`` (``browsing.py``).
 Screenshots go to the test's temporary directory; with ``UPDATE_SCREENSHOT=1`` the last
 one (the reopened thread with its research steps open) is copied to ``docs/screenshot.png``
 for the README, so an ordinary test run leaves the work tree clean.
@@ -15,52 +15,21 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from fakes.brain import Brain
 from fakes.search_server import FakeSearch
 from fakes.ui_server import ROOT, UiServer
+from tests.ui.browsing import TIMEOUT_MS, launch, needs_chromium, shot, sign_in
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 20_000
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium: apt-get install -y chromium"
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
     """Headless Chromium."""
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-async def sign_in(page: Page, base_url: str, user: str, password: str) -> None:
-    """Fill the login form."""
-    await page.goto(base_url)
-    await page.fill("#email", user)
-    await page.fill("#password", password)
-    await page.click("button[type=submit]")
-    await page.wait_for_selector("#chat-input", timeout=TIMEOUT_MS)
-
-
-async def shot(page: Page, path: Path) -> None:
-    """A screenshot with CSS animations finished (steps open with an animation)."""
-    await page.screenshot(path=path, animations="disabled")
+    async for launched in launch():
+        yield launched
 
 
 async def test_research_approve_reload_and_reopen_from_history(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,22 +18,12 @@ import httpx
 import pytest
 import socketio
 
+from assistant.ui.conversation import PLACEHOLDERS
 from fakes.brain import Brain
 from fakes.chat_client import ChatClient, sign_in
 from fakes.openai_server import HttpError, ScriptedOpenAI
 from fakes.search_server import FakeSearch
 from tests.ui.conftest import UiServer
-
-EDITED_PLAN = """Title: Tides, edited
-
-## Moon pull
-How the moon's gravity raises the tides.
-- moon gravity tides
-
-## Sun role
-What the sun adds: spring and neap tides.
-- sun spring neap tides
-"""
 
 
 @contextlib.asynccontextmanager
@@ -197,23 +186,130 @@ async def test_reject_runs_nothing(server: UiServer, ui_search: FakeSearch) -> N
     assert len(ui_search.requests) == searches
 
 
-async def test_edit_changes_the_sections(server: UiServer, ui_search: FakeSearch) -> None:
+EDITED_ARGS = {
+    "title": "Tides, edited",
+    "sections": [
+        {
+            "name": "Moon pull",
+            "description": "How the moon's gravity raises the tides.",
+            "queries": ["moon gravity tides"],
+        },
+        {
+            "name": "Sun role",
+            "description": "What the sun adds: spring and neap tides.",
+            "queries": ["sun spring neap tides"],
+        },
+    ],
+}
+
+
+async def test_edit_opens_a_form_in_the_question_and_save_runs_the_edited_plan(
+    server: UiServer, ui_search: FakeSearch
+) -> None:
     searches = len(ui_search.requests)
     async with chat(server) as client:
         await client.send("research tides")
-        await client.click(await client.next_question(), "edit")
-        editor = await client.message_containing("## Part 1")
-        assert "Title: A Report" in editor
-        await client.send("just some words, no headings")
-        await client.message_containing("could not be used")
-        await client.send(f"```text\n{EDITED_PLAN}```")
+        question = await client.next_question()
+        await client.click(question, "edit")
+        form = await client.editor()
+        assert form["forId"] == question.message_id  # inside the question, not a new message
+        props = form["props"]
+        assert props["interruptId"] == question.interrupt_id
+        assert props["args"]["title"] == "A Report"
+        assert [s["name"] for s in props["args"]["sections"]] == ["Part 1", "Part 2", "Part 3"]
+        sections = props["schema"]["properties"]["sections"]
+        assert sections["type"] == "array" and sections["items"]["type"] == "object"
+        assert "$ref" not in str(props["schema"])  # resolved for the form
+        removed = {d["id"] for n, d in client.events if n == "remove_action"}
+        assert {a["id"] for a in question.actions} <= removed  # the buttons gave way to the form
+        assert "Change it below" in client.question_messages()[question.message_id]
+
+        assert await client.save_edit(question.interrupt_id, EDITED_ARGS) == {
+            "success": True,
+            "response": {},
+        }
         report = await client.message_containing("## Sources", within=30)
+        assert any(n == "remove_element" and d["id"] == form["id"] for n, d in client.events)
+        answered = client.question_messages()[question.message_id]
     assert report.startswith("# Tides, edited")  # the person's title wins
     assert "## Moon pull" in report
     assert "## Sun role" in report
     assert "Part 1" not in report
     queries = {query for query, _, _ in ui_search.requests[searches:]}
     assert queries == {"moon gravity tides", "sun spring neap tides"}
+    # the question shows what was approved: the edited plan, not the old one
+    assert "**Approved with your changes.**" in answered
+    assert "Tides, edited" in answered and "**Moon pull**" in answered
+    assert "Part 1" not in answered
+
+
+async def test_an_edit_the_engine_refuses_reopens_the_form_with_the_reason_at_its_field(
+    server: UiServer, ui_search: FakeSearch
+) -> None:
+    searches = len(ui_search.requests)
+    wrong = {**EDITED_ARGS, "sections": [{**EDITED_ARGS["sections"][0], "queries": []}]}
+    async with chat(server) as client:
+        await client.send("research tides")
+        question = await client.next_question()
+        await client.click(question, "edit")
+        first = await client.editor()
+        at = len(client.events)
+        await client.save_edit(question.interrupt_id, wrong)
+        again = await client.editor(start=at)
+        assert again["id"] != first["id"]
+        props = again["props"]
+        assert props["interruptId"] != question.interrupt_id  # the engine asked again
+        assert props["errorAt"] == ["sections", 0, "queries"]
+        assert props["error"] == "needs at least one search query"
+        assert props["args"] == wrong  # the person's draft, not the old plan
+        first_question = client.question_messages()[question.message_id]
+        assert "Not used: needs at least one search query" in first_question
+        assert "Approved" not in first_question
+        await client.save_edit(props["interruptId"], EDITED_ARGS)
+        report = await client.message_containing("## Sources", within=30)
+    assert report.startswith("# Tides, edited")
+    assert len(ui_search.requests) - searches == 2
+
+
+async def test_cancel_closes_the_form_and_gives_the_buttons_back(server: UiServer) -> None:
+    async with chat(server) as client:
+        await client.send("research tides")
+        question = await client.next_question()
+        await client.click(question, "edit")
+        form = await client.editor()
+        assert client.placeholders()[-1] == PLACEHOLDERS["question"]
+        await client.cancel_edit(question.interrupt_id)
+        again = await client.next_question()
+        assert again.interrupt_id == question.interrupt_id
+        assert again.labels == ["Approve", "Edit", "Reject", "Feedback"]
+        assert any(n == "remove_element" and d["id"] == form["id"] for n, d in client.events)
+        assert client.question_messages()[question.message_id].startswith("**Research plan**")
+        # a Save from a form left open elsewhere does nothing once the question is answered
+        await client.click(again, "approve")
+        await client.message_containing("## Sources", within=30)
+        stale = await client.save_edit(question.interrupt_id, EDITED_ARGS)
+        assert "no longer open" in stale["response"]["refused"]
+
+
+async def test_while_a_question_is_open_the_chat_box_says_typing_is_feedback(
+    server: UiServer,
+) -> None:
+    async with chat(server) as client:
+        await client.placeholder_becomes(None)  # a new chat: Chainlit's own words
+        await client.send("research tides")
+        question = await client.next_question()
+        await client.placeholder_becomes(PLACEHOLDERS["question"])
+        await client.click(question, "respond")
+        await client.placeholder_becomes(PLACEHOLDERS["respond"])
+        await client.send("cancel")
+        await client.message_containing("Back to the question above.")
+        await client.placeholder_becomes(PLACEHOLDERS["question"])
+        await client.click(question, "reject")
+        await client.message_containing("Done.", within=30)
+        await client.placeholder_becomes(None)
+    async with chat(server, thread_id=client.thread_id) as again:  # reopened: nothing open
+        await again.wait_for(lambda event, _: event == "resume_thread")
+        await again.placeholder_becomes(None)
 
 
 async def test_feedback_makes_a_new_plan(server: UiServer, ui_brain: Brain) -> None:
@@ -282,6 +378,67 @@ async def test_a_pending_approval_survives_a_server_restart(
     assert f"{ui_search.url}/page/tides-aspect-3/1" in report
 
 
+async def test_a_conversations_address_is_not_found_unless_it_is_yours(server: UiServer) -> None:
+    async with chat(server, "alice") as client:
+        await client.turn("hello")
+    address = f"/thread/{client.thread_id}"
+    own = await get(server, "alice", address)
+    assert own.status_code == 200 and '<div id="root">' in own.text  # Chainlit's page
+    for user, path in (("bob", address), ("alice", "/thread/no-such-thread")):
+        refused = await get(server, user, path)
+        assert refused.status_code == 404
+        assert "This conversation can't be opened" in refused.text
+        assert f"signed in as <strong>{user}</strong>" in refused.text
+        assert '<a class="button" href="/">Start a new chat</a>' in refused.text
+        assert "Here is my answer" not in refused.text
+    async with httpx.AsyncClient(base_url=server.url) as http:  # not signed in yet
+        anonymous = await http.get(address)
+    assert anonymous.status_code == 200 and '<div id="root">' in anonymous.text
+
+
+async def test_a_conversation_deleted_since_the_page_listed_it_is_opened_anew(
+    server: UiServer,
+) -> None:
+    async with chat(server) as client:
+        await client.turn("hello")
+    await saved_thread(server, client.thread_id, "Here is my answer.")
+    cookie = await sign_in(server.url, "alice", "secret1")
+    async with httpx.AsyncClient(base_url=server.url, headers={"Cookie": cookie}) as http:
+        deleted = await http.request(
+            "DELETE", "/project/thread", json={"threadId": client.thread_id}
+        )
+    assert deleted.status_code == 200
+    async with chat(server, thread_id=client.thread_id, cookie=cookie) as again:
+        _, data = await again.wait_for(
+            lambda event, data: event == "window_message" and "open" in data.get("assistant", {})
+        )
+    # the page loads the address itself, where the server says it is gone
+    assert data["assistant"]["open"] == f"/thread/{client.thread_id}"
+
+
+async def test_only_answers_and_documents_can_be_rated(server: UiServer) -> None:
+    """Chainlit offers its thumbs only on assistant messages: questions, notes and the
+    progress message are system messages."""
+    async with chat(server) as client:
+        await client.send("research tides")
+        question = await client.next_question()
+        await client.click(question, "approve")
+        await client.message_containing("Done.", within=30)
+        kinds = {
+            data["id"]: (data["type"], data.get("output") or "")
+            for name, data in client.events
+            if name in ("new_message", "update_message") and data["type"].endswith("_message")
+        }
+    by_kind: dict[str, list[str]] = {}
+    for kind, text in kinds.values():
+        by_kind.setdefault(kind, []).append(text)
+    assert any(t.startswith("**Research plan**") for t in by_kind["system_message"])
+    assert any(t.startswith("**Researching: A Report**") for t in by_kind["system_message"])
+    assert any(t.startswith("# A Report") for t in by_kind["assistant_message"])
+    assert any(t.startswith("Done.") for t in by_kind["assistant_message"])
+    assert not any("Research plan" in t for t in by_kind["assistant_message"])
+
+
 async def test_bob_cannot_open_alices_thread(server: UiServer) -> None:
     async with chat(server, "alice") as client:
         await client.turn("hello")
@@ -321,6 +478,9 @@ async def test_stop_cancels_the_research_and_continue_finishes_it(
             board = next(m for m in client.messages() if m.startswith("**Researching"))
             assert "**Part 2** · stopped" in board  # the slow one, cut short
             assert "3 of 3 done" not in board
+            names = {step["name"] for step in client.steps().values()}
+            assert "Section 2 of 3: Part 2 (stopped)" in names  # not shown as finished
+            assert "Section 1 of 3: Part 1" in names
             await asyncio.sleep(6.5)  # longer than the slow section would have taken
             assert not any("## Sources" in m for m in client.messages())
             ui_brain.section_delay = {}
@@ -375,7 +535,9 @@ async def test_a_rate_limited_search_shows_on_the_sections_and_in_the_report(
     assert "This section is missing" in report
 
 
-async def test_settings_panel_asks_before_calculate_and_edit_takes_json(server: UiServer) -> None:
+async def test_settings_panel_asks_before_calculate_and_edit_opens_its_form(
+    server: UiServer,
+) -> None:
     async with chat(server) as client:
         _, panel = await client.wait_for(lambda event, _: event == "chat_settings")
         values = {widget["id"]: widget["initial"] for widget in panel}
@@ -388,8 +550,10 @@ async def test_settings_panel_asks_before_calculate_and_edit_takes_json(server: 
         assert "**Calculator**" in request
         assert '"expression": "6 * 7"' in request
         await client.click(question, "edit")
-        await client.message_containing("JSON")
-        await client.send(json.dumps({"expression": "6 * 8"}))
+        form = await client.editor()  # a form from the tool's own argument schema
+        assert form["props"]["schema"]["properties"]["expression"]["type"] == "string"
+        assert form["props"]["args"] == {"expression": "6 * 7"}
+        await client.save_edit(question.interrupt_id, {"expression": "6 * 8"})
         await client.message_containing("Done. 6 * 8 = 48")
         (calculation,) = [s for s in client.steps().values() if s["name"] == "Calculator"]
         assert calculation["output"] == "6 * 8 = 48"

@@ -10,8 +10,8 @@ import pytest
 from playwright.async_api import async_playwright, expect
 
 from fakes.chat_client import ChatClient
+from tests.ui.browsing import CHROMIUM, FLAGS
 from tests.ui.conftest import UiServer, running
-from tests.ui.test_browser import CHROMIUM, FLAGS
 
 
 @pytest.fixture(scope="module")
