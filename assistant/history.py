@@ -36,7 +36,7 @@ TABLES: dict[str, dict[str, str]] = {
         "type": "TEXT NOT NULL",
         "threadId": "TEXT NOT NULL",
         "parentId": "TEXT",
-        "streaming": "BOOLEAN NOT NULL DEFAULT 0",
+        "streaming": "BOOLEAN NOT NULL DEFAULT FALSE",
         "waitForAnswer": "BOOLEAN",
         "isError": "BOOLEAN",
         "metadata": "TEXT",

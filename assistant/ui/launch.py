@@ -52,9 +52,21 @@ def run_ui(host: str, port: int) -> int:
     if problem:
         print(f"error: cannot listen on {host}:{port}: {problem}", file=sys.stderr, flush=True)
         return EXIT_ERROR
-    secret = os.environ.get("CHAINLIT_AUTH_SECRET") or auth.ensure_secret(
-        settings.data_dir / SECRET_FILE
-    )
+    if settings.postgres_url:
+        code = _check_database(settings.postgres_url, settings.db_timeout)
+        if code:
+            return code
+    secret = os.environ.get("CHAINLIT_AUTH_SECRET")
+    if not secret:
+        secret = auth.ensure_secret(settings.data_dir / SECRET_FILE)
+        if settings.postgres_url:
+            print(
+                f"note: CHAINLIT_AUTH_SECRET is not set, so sign-ins are signed with the secret "
+                f"in {settings.data_dir / SECRET_FILE}: every server process sharing the "
+                "database needs the same one (set CHAINLIT_AUTH_SECRET)",
+                file=sys.stderr,
+                flush=True,
+            )
     os.environ.update(
         CHAINLIT_APP_ROOT=str(APP_ROOT),
         CHAINLIT_AUTH_SECRET=secret,
@@ -83,6 +95,22 @@ def run_ui(host: str, port: int) -> int:
     # are same-origin); read when Chainlit's server module is imported, just below.
     config.project.allow_origins = list(settings.allowed_origins)
     run_chainlit(str(APP_FILE))
+    return 0
+
+
+def _check_database(url: str, timeout: float) -> int:
+    """Connect to the PostgreSQL database once; print one line and return an exit code if
+    that fails (2: the URL or the account is wrong; 1: nothing answers)."""
+    from assistant.storage.postgres import DatabaseRefused, DatabaseUnreachable, check_connection
+
+    try:
+        check_connection(url, timeout)
+    except DatabaseRefused as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
+    except DatabaseUnreachable as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_ERROR
     return 0
 
 
