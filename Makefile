@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup pdf-libs run chat test lint browser mcp-servers postgres phoenix bench clean
+.PHONY: setup pdf-libs run chat test lint browser mcp-servers postgres nginx phoenix bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,7 +64,16 @@ postgres:
 	  else echo "note: /usr/lib/postgresql/15/bin/initdb is missing (apt-get install postgresql-15); the PostgreSQL tests will be skipped"; fi; \
 	fi
 
-test: lint browser mcp-servers postgres  ## lint, type-check and run every test
+# The proxy test runs docs/deploy/nginx.conf with Debian's nginx in front of two UI processes.
+# (On a machine with systemd, Debian's package also starts its default site on port 80.)
+nginx:
+	@if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; \
+	  else echo "note: nginx is missing (apt-get install nginx); the proxy test will be skipped"; fi; \
+	fi
+
+test: lint browser mcp-servers postgres nginx  ## lint, type-check and run every test
 	$(BIN)/pytest
 
 # A local Phoenix (traces UI) in its own virtualenv: its many dependencies never touch .venv.

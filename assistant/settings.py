@@ -75,7 +75,7 @@ class Settings(BaseSettings):
         le=100,
         validation_alias=_env("ASSISTANT_DB_POOL_SIZE"),
         description="PostgreSQL: the most connections one process opens for the engine "
-        "(the chat history's own pool adds up to 10).",
+        "(the chat history adds up to 13 more).",
     )
     search_provider: SearchProviderName = Field(
         "duckduckgo", validation_alias=_env("ASSISTANT_SEARCH_PROVIDER")

@@ -4,7 +4,9 @@ Chainlit reads ``.chainlit/config.toml``, ``chainlit.md`` and ``public/`` from i
 taken from ``CHAINLIT_APP_ROOT`` when it imports its config (else the current directory):
 the launcher sets it to the repository root before Chainlit is imported, so the UI looks
 the same from any working directory. Settings are checked first, so a bad value ends the
-start with one line and exit code 2, as in the rest of the CLI.
+start with one line and exit code 2, as in the rest of the CLI; with
+``ASSISTANT_DATABASE_URL`` the database is connected to once before Chainlit starts (a
+refusal: exit 2; no answer: exit 1; one line either way).
 """
 
 from __future__ import annotations

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
+import shutil
+import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +28,7 @@ from assistant.settings import load_settings
 from fakes.brain import Brain
 from fakes.chat_client import ChatClient, sign_in
 from fakes.openai_server import ScriptedOpenAI
-from fakes.postgres import TempPostgres
+from fakes.postgres import TempPostgres, free_port
 from fakes.ui_server import UiServer
 from tests.support import query, stored_bytes
 from tests.ui.conftest import USERS
@@ -76,11 +80,12 @@ def servers(pair: Pair) -> Iterator[Pair]:
 
 @contextlib.asynccontextmanager
 async def window(
-    server: UiServer, user: str = "alice", thread_id: str = "", cookie: str = ""
+    server: UiServer | str, user: str = "alice", thread_id: str = "", cookie: str = ""
 ) -> AsyncIterator[ChatClient]:
-    """One browser window on ``server``, signed in as ``user``."""
-    cookie = cookie or await sign_in(server.url, user, PASSWORDS[user])
-    client = await ChatClient.open(server.url, cookie, thread_id)
+    """One browser window on ``server`` (or a proxy's URL), signed in as ``user``."""
+    url = server if isinstance(server, str) else server.url
+    cookie = cookie or await sign_in(url, user, PASSWORDS[user])
+    client = await ChatClient.open(url, cookie, thread_id)
     try:
         yield client
     finally:
@@ -249,3 +254,89 @@ async def test_a_conversation_deleted_on_one_process_is_gone_for_both(
     )
     for where, data in stored_bytes(settings).items():
         assert b"OSPREY-TWO" not in data, f"{where} still holds it"
+
+
+# --- behind nginx ----------------------------------------------------------------------------
+
+NGINX_SITE = Path(__file__).resolve().parents[2] / "docs" / "deploy" / "nginx.conf"
+
+
+def nginx_binary() -> str | None:
+    """Debian's nginx, if installed (``make test`` installs it when run as root)."""
+    return shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None
+    )
+
+
+@pytest.fixture(scope="module")
+def proxy(pair: Pair, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """nginx with docs/deploy/nginx.conf in front of both servers; its base URL."""
+    binary = nginx_binary()
+    if binary is None:
+        pytest.skip("nginx is not installed (apt-get install nginx; make test does it as root)")
+    base = tmp_path_factory.mktemp("nginx")
+    port = free_port()
+    site = NGINX_SITE.read_text()
+    ports = {"127.0.0.1:8001": pair[0].port, "127.0.0.1:8002": pair[1].port}
+    for default, actual in ports.items():
+        assert f"server {default};" in site
+        site = site.replace(f"server {default};", f"server 127.0.0.1:{actual};")
+    assert "    listen 80;\n" in site
+    site = site.replace("    listen 80;\n", f"    listen 127.0.0.1:{port};\n")
+    (base / "site.conf").write_text(site)
+    temp = {name: base / name for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")}
+    (base / "nginx.conf").write_text(
+        ("user root;\n" if os.geteuid() == 0 else "")
+        + f"daemon off;\nworker_processes 1;\npid {base}/nginx.pid;\n"
+        f"error_log {base}/error.log;\nevents {{ worker_connections 256; }}\n"
+        f"http {{\n  access_log {base}/access.log;\n"
+        + "".join(f"  {name}_temp_path {path};\n" for name, path in temp.items())
+        + f"  include {base}/site.conf;\n}}\n"
+    )
+    nginx = subprocess.Popen(
+        [binary, "-p", str(base), "-c", str(base / "nginx.conf"), "-e", str(base / "error.log")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            if nginx.poll() is not None:
+                raise RuntimeError(f"nginx exited: {nginx.stderr.read() if nginx.stderr else ''}")
+            try:
+                if httpx.get(f"{url}/auth/config", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("nginx did not answer in 10 s")
+            time.sleep(0.1)
+        yield url
+    finally:
+        nginx.terminate()
+        nginx.wait(10)
+
+
+async def test_one_conversation_through_nginx_with_sticky_sessions(
+    proxy: str, servers: Pair, ui_brain: Brain
+) -> None:
+    """Sign-in, the socket (a websocket through the proxy), a button click over HTTP that
+    must reach the socket's process, the report download: all through nginx."""
+    cookie = await sign_in(proxy, "alice", "secret1")
+    async with window(proxy, cookie=cookie) as client:
+        await client.send("research tides")
+        await client.click(await client.next_question(), "approve")
+        await client.message_containing("## Sources", within=30)
+        _, attached = await client.wait_for(
+            lambda name, data: name == "element" and data["name"].endswith(".md")
+        )
+    origin = {"Cookie": cookie, "Origin": proxy}  # the page's own origin, through the proxy
+    async with httpx.AsyncClient(base_url=proxy, headers=origin) as http:
+        download = await http.get(attached["url"])
+        listed = await http.post(
+            "/project/threads", json={"pagination": {"first": 5}, "filter": {}}
+        )
+    assert download.status_code == 200 and download.text.startswith("# A Report")
+    assert listed.status_code == 200
+    assert client.thread_id in [t["id"] for t in listed.json()["data"]]
