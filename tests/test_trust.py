@@ -29,6 +29,7 @@ from assistant.storage import (
     ThreadStatus,
     WrongKind,
 )
+from assistant.storage.threads import this_host
 from fakes.brain import WORKER_PROMPT, Brain
 from fakes.openai_server import ScriptedOpenAI
 from fakes.search_server import FakeSearch
@@ -139,7 +140,7 @@ async def test_two_messages_at_once_never_leave_one_unseen(
 @both_backends
 async def test_a_dead_runs_lease_is_taken_over_at_once(engine: Engine) -> None:
     await chat(engine, "t-dead-lease", "hello")
-    dead = f"{socket.gethostname()}:999999999:gone"  # no such process on this host
+    dead = f"{this_host()}:999999999:gone"  # no such process on this host
     await engine.storage.db.execute(
         "INSERT INTO leases (thread_id, holder, expires_at) VALUES (?, ?, ?)",
         ("t-dead-lease", dead, time.time() + 3600),
@@ -147,6 +148,21 @@ async def test_a_dead_runs_lease_is_taken_over_at_once(engine: Engine) -> None:
     assert not await engine.storage.threads.is_running("t-dead-lease")
     events = await chat(engine, "t-dead-lease", "after the crash")
     assert of(Answer, events)
+
+
+async def test_a_run_in_another_container_with_the_same_host_name_is_not_judged_dead(
+    engine: Engine,
+) -> None:
+    """Containers on host networking share a host name, not process ids."""
+    await chat(engine, "t-container", "hello")
+    elsewhere = f"{socket.gethostname()}/1:999999999:run"  # another pid namespace
+    await engine.storage.db.execute(
+        "INSERT INTO leases (thread_id, holder, expires_at) VALUES (?, ?, ?)",
+        ("t-container", elsewhere, time.time() + 3600),
+    )
+    assert await engine.storage.threads.is_running("t-container")
+    with pytest.raises(ThreadBusy):
+        await chat(engine, "t-container", "hello again")
 
 
 @both_backends
