@@ -181,6 +181,11 @@ class TempPostgres:
         self.started_in_s = time.monotonic() - began
         return self
 
+    def restart(self) -> None:
+        """Stop the server (ending every session) and start it again on the same port."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        self._start_server()
+
     def stop(self) -> None:
         """Stop the server (immediately: it is throwaway) and remove its directory."""
         run_dir, self.dir = self.dir, None

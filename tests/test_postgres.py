@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from assistant.errors import describe
 from assistant.history import TABLES as HISTORY_TABLES
 from assistant.settings import Settings, SettingsError, load_settings
 from assistant.storage import FileStore, PostgresDatabase, StoredFile, open_storage
@@ -235,6 +236,22 @@ async def test_a_file_stored_through_one_connection_pool_is_read_through_another
         finally:
             await other.close()
     assert found is not None and found.data == data and found.mime == "x/y"
+
+
+async def test_after_a_server_restart_one_statement_fails_in_one_line_then_all_work() -> None:
+    with TempPostgres() as server:
+        db = await PostgresDatabase.open(server.url, max_size=4)
+        try:
+            await asyncio.gather(*(db.fetchone("SELECT pg_sleep(0.05)") for _ in range(4)))
+            server.restart()  # every pooled connection is now dead
+            with pytest.raises(psycopg.OperationalError) as failed:
+                await db.fetchone("SELECT 1")
+            assert describe(failed.value).startswith("The database connection failed (")
+            assert "\n" not in describe(failed.value)
+            for _ in range(6):
+                assert await db.fetchone("SELECT 1") == (1,)
+        finally:
+            await db.close()
 
 
 @pytest.fixture

@@ -240,22 +240,37 @@ class PostgresDatabase:
             raise connection_error(exc, url, busy_timeout) from None
         return cls(pool)
 
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled connection. Pooled connections are not tested before use (that would
+        double the round trips of every statement); when one turns out dead (the server
+        restarted), all idle ones are checked at once, so that one statement fails
+        rather than one per stale connection."""
+        async with self.pool.connection() as conn:
+            try:
+                yield conn
+            except psycopg.OperationalError:
+                if conn.broken:
+                    with contextlib.suppress(Exception):
+                        await self.pool.check()
+                raise
+
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One statement, committed at once; the number of rows it changed."""
-        async with self.pool.connection() as conn:
+        async with self._connection() as conn:
             cursor = await conn.execute(*_query(sql, params))
             return max(cursor.rowcount, 0)
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         """The first row of ``sql``, if any."""
-        async with self.pool.connection() as conn:
+        async with self._connection() as conn:
             cursor = await conn.execute(*_query(sql, params))
             row = await cursor.fetchone()
         return tuple(row) if row is not None else None
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Every row of ``sql``."""
-        async with self.pool.connection() as conn:
+        async with self._connection() as conn:
             cursor = await conn.execute(*_query(sql, params))
             rows = await cursor.fetchall()
         return [tuple(row) for row in rows]
@@ -263,12 +278,12 @@ class PostgresDatabase:
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         """Statements that commit together on one connection; an exception rolls back."""
-        async with self.pool.connection() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             yield _PostgresTransaction(conn)
 
     async def executescript(self, script: str) -> None:
         """Run several ``;``-separated statements (no parameters)."""
-        async with self.pool.connection() as conn:
+        async with self._connection() as conn:
             await conn.execute(script)
 
     @contextlib.asynccontextmanager
