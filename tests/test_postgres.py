@@ -59,7 +59,17 @@ def bad_urls(postgres_server: TempPostgres) -> dict[str, tuple[str, int, str]]:
     postgres_server.add_password_user("carol", "right-password")
     at = f"127.0.0.1:{postgres_server.port}"
     closed = free_port()
+    empty = postgres_server.create_database()
+    with psycopg.connect(postgres_server.url, autocommit=True) as conn:
+        conn.execute("CREATE ROLE reader LOGIN")  # may connect, may not create tables
     return {
+        "no rights": (
+            empty.replace("postgres@", "reader@"),
+            2,
+            f"The database at {at} does not let reader create the assistant's tables "
+            "(permission denied for schema public): grant it CREATE on the database and its "
+            "schema, or " + FIX,
+        ),
         "wrong password": (
             f"postgresql://carol:wrong-password@{at}/postgres",
             2,
@@ -85,6 +95,7 @@ def bad_urls(postgres_server: TempPostgres) -> dict[str, tuple[str, int, str]]:
 
 
 CASES = ["wrong password", "no such database", "nothing listens", "not a URL"]
+"""Found before the server starts; "no rights" only once it creates its tables."""
 
 
 def one_error_line(stderr: str) -> str:
@@ -95,7 +106,7 @@ def one_error_line(stderr: str) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", [*CASES, "no rights"])
 def test_the_command_line_says_what_is_wrong_with_the_database_in_one_line(
     case: str, bad_urls: dict[str, tuple[str, int, str]], cli_env: dict[str, str]
 ) -> None:
@@ -136,18 +147,21 @@ def test_a_database_that_never_answers_is_given_up_on_in_time(
     )
 
 
-def test_the_ui_server_process_exits_with_one_line(cli_env: dict[str, str], tmp_path: Path) -> None:
-    closed = free_port()
+def test_a_ui_server_that_cannot_create_its_tables_exits_with_one_line(
+    bad_urls: dict[str, tuple[str, int, str]], cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    url, code, line = bad_urls["no rights"]
     result = subprocess.run(
         [*assistant_command(), "ui", "--port", str(free_port())],
-        env={**cli_env, "ASSISTANT_DATABASE_URL": f"postgresql://u:pw@127.0.0.1:{closed}/db"},
+        env={**cli_env, "ASSISTANT_DATABASE_URL": url, "CHAINLIT_AUTH_SECRET": "s" * 48},
         capture_output=True,
         text=True,
         timeout=60,
         cwd=tmp_path,
     )
-    assert result.returncode == 1
-    assert one_error_line(result.stderr).startswith("error: Cannot connect to the database at ")
+    assert "Traceback" not in result.stderr
+    assert [e for e in result.stderr.splitlines() if e.startswith("error")] == [f"error: {line}"]
+    assert result.returncode == code
 
 
 # --- schemas ---------------------------------------------------------------------------------

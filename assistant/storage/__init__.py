@@ -32,6 +32,7 @@ from assistant.storage.postgres import (
     DatabaseRefused,
     DatabaseUnreachable,
     PostgresDatabase,
+    setup_refused,
 )
 from assistant.storage.schema import ensure_schema
 from assistant.storage.sections import SectionStore
@@ -176,6 +177,7 @@ async def _open_postgres(
 ) -> AsyncIterator[Opened]:
     """One PostgreSQL database: our tables and LangGraph's in the URL's schema, Chainlit's
     in ``chat_history``; created or upgraded by one starting process at a time."""
+    import psycopg
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
     url = settings.postgres_url
@@ -185,14 +187,17 @@ async def _open_postgres(
             url, busy_timeout=settings.db_timeout, max_size=settings.db_pool_size
         )
         stack.push_async_callback(db.close)
-        async with db.schema_lock():
-            await ensure_schema(db)
-            await db.execute(f"CREATE SCHEMA IF NOT EXISTS {HISTORY_SCHEMA}")
-            checkpointer = AsyncPostgresSaver(db.pool, serde=_serializer(checkpointed))
-            await checkpointer.setup()
-            history_db = await PostgresDatabase.open(
-                url, busy_timeout=settings.db_timeout, max_size=3, search_path=HISTORY_SCHEMA
-            )
-            stack.push_async_callback(history_db.close)
-            await ensure_history_schema(history_db)
+        try:
+            async with db.schema_lock():
+                await ensure_schema(db)
+                await db.execute(f"CREATE SCHEMA IF NOT EXISTS {HISTORY_SCHEMA}")
+                checkpointer = AsyncPostgresSaver(db.pool, serde=_serializer(checkpointed))
+                await checkpointer.setup()
+                history_db = await PostgresDatabase.open(
+                    url, busy_timeout=settings.db_timeout, max_size=3, search_path=HISTORY_SCHEMA
+                )
+                stack.push_async_callback(history_db.close)
+                await ensure_history_schema(history_db)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise setup_refused(exc, url) from None
         yield db, checkpointer, history_db, None

@@ -32,6 +32,7 @@ from assistant.errors import AssistantError, ConfigurationError
 from assistant.storage.db import Row, Transaction
 
 URL_SETTING = "ASSISTANT_DATABASE_URL"
+FIX_HINT = f"check {URL_SETTING}."
 HISTORY_SCHEMA = "chat_history"
 """Chainlit's tables (one of them is called ``threads``, like ours) live in this schema."""
 STATEMENT_TIMEOUT_S = 120
@@ -68,7 +69,7 @@ def connection_error(exc: Exception, url: str, timeout: float) -> AssistantError
     text = str(exc)
     lower = text.lower()
     at = where(url)
-    fix = f"check {URL_SETTING}."
+    fix = FIX_HINT
     name = _quoted(text)
     refusal = None
     if "password authentication failed" in lower:
@@ -98,6 +99,19 @@ def connection_error(exc: Exception, url: str, timeout: float) -> AssistantError
     else:
         reason = _first_line(text)
     return DatabaseUnreachable(f"Cannot connect to the database at {at} ({reason}): {fix}")
+
+
+def setup_refused(exc: psycopg.errors.InsufficientPrivilege, url: str) -> DatabaseRefused:
+    """One line for a user that may connect but not create or change the tables."""
+    try:
+        user = str(conninfo_to_dict(url).get("user") or "the configured user")
+    except psycopg.ProgrammingError:
+        user = "the configured user"
+    return DatabaseRefused(
+        f"The database at {where(url)} does not let {user} create the assistant's tables "
+        f"({_first_line(str(exc))}): grant it CREATE on the database and its schema, or "
+        f"{FIX_HINT}"
+    )
 
 
 def _connect_timeout(timeout: float) -> int:

@@ -20,7 +20,7 @@ from fastapi import Request, Response
 from starlette.datastructures import Headers
 
 from assistant.settings import load_settings
-from assistant.ui import auth, chainlit_fixes, runtime, security, settings_panel
+from assistant.ui import auth, chainlit_fixes, launch, runtime, security, settings_panel
 from assistant.ui.approvals import ACTION as APPROVAL_ACTION
 from assistant.ui.approvals import payload_of
 from assistant.ui.conversation import CONTINUE_ACTION, Conversation
@@ -56,8 +56,13 @@ def _auth_store() -> Any:
 
 @cl.on_app_startup
 async def open_runtime() -> None:
-    """Open the engine for this server process."""
-    opened = await runtime.Runtime.open(load_settings(), USERS)
+    """Open the engine for this server process; without it the server is no use, so a
+    failure (the database refused or went away since ``assistant ui`` checked it) ends
+    the process with one line."""
+    try:
+        opened = await runtime.Runtime.open(load_settings(), USERS)
+    except Exception as exc:
+        launch.exit_at_start(exc)
     runtime.attach(server, opened)
     install_route(server, download_route(lambda: runtime.current(server).files))
 

@@ -16,6 +16,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from assistant.settings import SettingsError, load_settings
 from assistant.tracing import tracing_config
@@ -98,6 +99,16 @@ def run_ui(host: str, port: int) -> int:
     config.project.allow_origins = list(settings.allowed_origins)
     run_chainlit(str(APP_FILE))
     return 0
+
+
+def exit_at_start(exc: Exception) -> NoReturn:
+    """End the server process during start-up with one line (no traceback) and the exit
+    code the command line would give. Chainlit only logs what its start-up hook raises and
+    serves on, and uvicorn prints a lifespan failure with its traceback: hence ``_exit``."""
+    from assistant.errors import ConfigurationError, describe
+
+    print(f"error: {describe(exc)}", file=sys.stderr, flush=True)
+    os._exit(EXIT_USAGE if isinstance(exc, ConfigurationError) else EXIT_ERROR)
 
 
 def _check_database(url: str, timeout: float) -> int:
