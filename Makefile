@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup pdf-libs run chat test lint browser mcp-servers postgres langgraph langgraph-dev phoenix bench clean
+.PHONY: setup pdf-libs run chat test lint browser mcp-servers postgres nginx langgraph langgraph-dev phoenix bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -87,7 +87,16 @@ langgraph: $(LANGGRAPH_VENV)/.installed
 langgraph-dev: langgraph  ## LangGraph Server on http://127.0.0.1:2024 (Studio, Agent Chat UI)
 	$(LANGGRAPH_VENV)/bin/langgraph dev --no-browser
 
-test: lint browser mcp-servers postgres langgraph  ## lint, type-check and run every test
+# The proxy test runs docs/deploy/nginx.conf with Debian's nginx in front of two UI processes.
+# (On a machine with systemd, Debian's package also starts its default site on port 80.)
+nginx:
+	@if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; \
+	  else echo "note: nginx is missing (apt-get install nginx); the proxy test will be skipped"; fi; \
+	fi
+
+test: lint browser mcp-servers postgres nginx langgraph  ## lint, type-check and run every test
 	$(BIN)/pytest
 
 # A local Phoenix (traces UI) in its own virtualenv: its many dependencies never touch .venv.

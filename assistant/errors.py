@@ -86,6 +86,9 @@ def describe(exc: BaseException) -> str:
             "The conversation database is locked by another process: close the other "
             "assistant or wait, then try again."
         )
+    database = _database_problem(exc)
+    if database:
+        return database
     if isinstance(exc, TimeoutError):
         return "An operation timed out: try again."
     return f"Unexpected error: {type(exc).__name__}: {brief(str(exc), 200)}"
@@ -95,3 +98,29 @@ def _aiosqlite_error() -> type[Exception]:
     import aiosqlite
 
     return aiosqlite.OperationalError
+
+
+def _database_problem(exc: BaseException) -> str | None:
+    """One line for a PostgreSQL failure while running (start-up failures have their own)."""
+    import psycopg
+    import psycopg_pool
+
+    if isinstance(exc, psycopg.errors.LockNotAvailable):
+        return (
+            "The conversation is locked in the database by another process: wait a "
+            "moment, then try again."
+        )
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return "The database took too long to answer: try again in a moment."
+    if isinstance(exc, psycopg_pool.PoolTimeout):
+        return (
+            "No database connection became free in time (the database is slow or "
+            "unreachable): try again in a moment."
+        )
+    if isinstance(exc, psycopg.OperationalError):
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return (
+            f"The database connection failed ({brief(first, 160)}): try again in a moment; "
+            "if it keeps failing, check the database server."
+        )
+    return None

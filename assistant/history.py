@@ -2,9 +2,10 @@
 
 Chainlit does not create these tables, and a missing table or column only logs a warning
 while nothing is saved: ``ensure_history_schema`` creates every table and adds any column a
-newer Chainlit writes, so an old ``chainlit.sqlite`` is upgraded in place. The columns are
-those Chainlit 2.12 writes (``StepDict``, ``ElementDict``, ``Feedback`` and the user and
-thread rows of ``chainlit/data/sql_alchemy.py``).
+newer Chainlit writes, so an old ``chainlit.sqlite`` (or, on PostgreSQL, the schema
+``chat_history``) is upgraded in place. The columns are those Chainlit 2.12 writes
+(``StepDict``, ``ElementDict``, ``Feedback`` and the user and thread rows of
+``chainlit/data/sql_alchemy.py``).
 
 This module imports nothing of Chainlit: the engine uses it to delete a conversation's
 history with the rest of it, wherever the deletion starts (the UI or ``assistant delete``).
@@ -36,7 +37,7 @@ TABLES: dict[str, dict[str, str]] = {
         "type": "TEXT NOT NULL",
         "threadId": "TEXT NOT NULL",
         "parentId": "TEXT",
-        "streaming": "BOOLEAN NOT NULL DEFAULT 0",
+        "streaming": "BOOLEAN NOT NULL DEFAULT FALSE",
         "waitForAnswer": "BOOLEAN",
         "isError": "BOOLEAN",
         "metadata": "TEXT",

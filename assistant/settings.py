@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -59,7 +60,24 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default_factory=lambda: Path.home() / ".local" / "share" / "assistant",
         validation_alias=_env("ASSISTANT_DATA_DIR"),
-        description="Where the SQLite databases and saved reports live.",
+        description="Where the SQLite databases live (and the sign-in secret, when "
+        "CHAINLIT_AUTH_SECRET is not set).",
+    )
+    database_url: SecretStr | None = Field(
+        None,
+        validation_alias=_env("ASSISTANT_DATABASE_URL"),
+        description="postgresql://user:password@host:5432/dbname puts every piece of state "
+        "in that PostgreSQL database (checkpoints, threads, leases, files, sessions, the "
+        "chat history), so several server processes can share it; unset: SQLite files "
+        "under ASSISTANT_DATA_DIR.",
+    )
+    db_pool_size: int = Field(
+        10,
+        ge=2,
+        le=100,
+        validation_alias=_env("ASSISTANT_DB_POOL_SIZE"),
+        description="PostgreSQL: the most connections one process opens for the engine "
+        "(the chat history adds up to 13 more).",
     )
     search_providers: Annotated[tuple[SearchProviderName, ...], NoDecode] = Field(
         ("duckduckgo",),
@@ -134,7 +152,9 @@ class Settings(BaseSettings):
         10.0,
         gt=0,
         validation_alias=_env("ASSISTANT_DB_TIMEOUT"),
-        description="Seconds to wait for a database another process has locked.",
+        description="Seconds to wait for a database another process has locked; on "
+        "PostgreSQL also for a connection (to the server, or from the pool) and for a row "
+        "lock.",
     )
     lease_seconds: float = Field(
         30.0,
@@ -312,6 +332,33 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _check_database_url(cls, value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        url = str(value).strip()
+        example = "postgresql://user:password@host:5432/assistant"
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgresql", "postgres") or not url.startswith(
+            f"{parts.scheme}://"
+        ):
+            raise ValueError(f"must be a PostgreSQL URL like {example}")
+        try:
+            port = parts.port
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise ValueError(f"the port must be a number from 1 to 65535, as in {example}")
+        return url
+
+    @property
+    def postgres_url(self) -> str | None:
+        """``ASSISTANT_DATABASE_URL`` (None: SQLite files under ``data_dir``)."""
+        return self.database_url.get_secret_value() if self.database_url else None
+
     @property
     def checkpoint_path(self) -> Path:
         """The LangGraph checkpoint database."""
@@ -337,6 +384,12 @@ _FIELD_ENV = {
     name: field.validation_alias.choices[0]  # type: ignore[union-attr]
     for name, field in Settings.model_fields.items()
 }
+_SECRET_ENV = frozenset(
+    _FIELD_ENV[name]
+    for name, field in Settings.model_fields.items()
+    if "SecretStr" in str(field.annotation)
+)
+"""Variables whose values are never shown in an error (keys, URLs with passwords)."""
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -348,6 +401,10 @@ def load_settings(**overrides: Any) -> Settings:
         loc = str(error["loc"][0]) if error["loc"] else ""
         env = _FIELD_ENV.get(loc, loc)
         given = error.get("input")
-        shown = f" (got {given!r})" if isinstance(given, str | int | float) else ""
+        shown = (
+            f" (got {given!r})"
+            if isinstance(given, str | int | float) and env not in _SECRET_ENV
+            else ""
+        )
         message = error["msg"].removeprefix("Value error, ")
         raise SettingsError(f"invalid setting {env}: {message}{shown}") from None

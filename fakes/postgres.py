@@ -122,6 +122,32 @@ class TempPostgres:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.database_url(name)
 
+    def add_password_user(self, name: str, password: str) -> None:
+        """A login role that must give ``password`` over TCP (everyone else is trusted)."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                    sql.Identifier(name), sql.Literal(password)
+                )
+            )
+            hba = self.data / "pg_hba.conf"
+            rule = f"host all {name} 127.0.0.1/32 scram-sha-256\n"
+            hba.write_text(rule + hba.read_text())  # first matching line wins
+            conn.execute("SELECT pg_reload_conf()")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the reload is asynchronous
+            try:
+                wrong = f"postgresql://{name}:not-{password}@127.0.0.1:{self.port}/postgres"
+                psycopg.connect(wrong, connect_timeout=2).close()
+            except psycopg.OperationalError as exc:
+                if "password authentication failed" in str(exc):
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("pg_hba.conf was not reloaded")
+
     def start(self) -> TempPostgres:
         """initdb, start on a free port, wait until it accepts connections over TCP."""
         if self.dir is not None:
@@ -154,6 +180,11 @@ class TempPostgres:
             raise
         self.started_in_s = time.monotonic() - began
         return self
+
+    def restart(self) -> None:
+        """Stop the server (ending every session) and start it again on the same port."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        self._start_server()
 
     def stop(self) -> None:
         """Stop the server (immediately: it is throwaway) and remove its directory."""

@@ -69,9 +69,26 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(llm: ScriptedOpenAI, search: FakeSearch, data_dir: Path) -> Settings:
-    """Settings pointing at the local servers, with fast retries."""
-    return local_settings(llm, search, data_dir, model_retries=1, model_timeout=10)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Where the engine keeps its state: ``sqlite`` files in ``data_dir``, or a fresh
+    ``postgres`` database for the test. SQLite unless a test is marked
+    ``tests.support.both_backends`` (then it runs once on each)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest) -> str | None:
+    """``ASSISTANT_DATABASE_URL`` of this test (None on SQLite)."""
+    return str(request.getfixturevalue("postgres_db")) if backend == "postgres" else None
+
+
+@pytest.fixture
+def settings(
+    llm: ScriptedOpenAI, search: FakeSearch, data_dir: Path, database_url: str | None
+) -> Settings:
+    """Settings pointing at the local servers, with fast retries, on the test's backend."""
+    on = {"database_url": database_url} if database_url else {}
+    return local_settings(llm, search, data_dir, model_retries=1, model_timeout=10, **on)
 
 
 @pytest.fixture
@@ -95,6 +112,8 @@ def cli_env(settings: Settings) -> dict[str, str]:
         ASSISTANT_MODEL_RETRIES="1",
         PYTHONPATH=str(ROOT),
     )
+    if settings.postgres_url:
+        env["ASSISTANT_DATABASE_URL"] = settings.postgres_url
     return env
 
 

@@ -9,13 +9,15 @@ import subprocess
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from assistant.settings import Settings
 from fakes.brain import WORKER_PROMPT, Brain
 from fakes.openai_server import ScriptedOpenAI
 from fakes.search_server import FakeSearch
 from tests.conftest import assistant_command
-from tests.support import cited_numbers
+from tests.support import both_backends, cited_numbers, query
 
 
 def run(
@@ -198,19 +200,18 @@ def test_chat_model_error_is_one_line(cli_env: dict[str, str]) -> None:
     assert "Cannot reach the model server" in result.stderr
 
 
-def _saved_sections(data_dir: Path) -> int:
-    path = data_dir / "assistant.sqlite"
-    if not path.exists():
+def _saved_sections(settings: Settings) -> int:
+    if not settings.postgres_url and not settings.store_path.exists():
         return 0
-    with sqlite3.connect(path, timeout=5) as conn:
-        try:
-            return int(conn.execute("SELECT COUNT(*) FROM sections").fetchone()[0])
-        except sqlite3.OperationalError:
-            return 0
+    try:
+        return int(query(settings, "store", "SELECT COUNT(*) FROM sections")[0][0])
+    except (sqlite3.OperationalError, psycopg.errors.UndefinedTable):
+        return 0  # the process has not created its tables yet
 
 
+@both_backends
 def test_kill_during_research_then_resume_redoes_nothing_finished(
-    cli_env: dict[str, str], brain: Brain, llm: ScriptedOpenAI, data_dir: Path, tmp_path: Path
+    cli_env: dict[str, str], brain: Brain, llm: ScriptedOpenAI, settings: Settings, tmp_path: Path
 ) -> None:
     brain.sections = 4
     brain.section_delay = {"Part 3": 8.0, "Part 4": 8.0}
@@ -220,9 +221,9 @@ def test_kill_during_research_then_resume_redoes_nothing_finished(
         [*assistant_command(), *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     deadline = time.monotonic() + 30
-    while _saved_sections(data_dir) < 2 and time.monotonic() < deadline:
+    while _saved_sections(settings) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _saved_sections(data_dir) == 2, "the first two sections never finished"
+    assert _saved_sections(settings) == 2, "the first two sections never finished"
     time.sleep(0.5)  # let the last two workers get going
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=10)

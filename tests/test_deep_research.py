@@ -189,7 +189,7 @@ async def test_a_redirect_to_a_refused_address_is_not_followed(
     search.results_for = links_to([f"http://localhost:{web.port}/jump"])
     async with make_engine(fetch_allow="localhost") as engine:
         _, events = await research(engine)
-    assert web.paths() == ["/jump"]  # the article behind the redirect was never requested
+    assert set(web.paths()) == {"/jump"}  # the article behind the redirect never was
     step = sections_done(events)[0]
     assert "Result 1: refused: 127.0.0.1 is a loopback address" in step.text
 

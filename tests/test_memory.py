@@ -21,7 +21,7 @@ from assistant.memory import MAX_MEMORY_CHARS, RECALL_COUNT, Memories, Memory
 from fakes import local_settings
 from fakes.openai_server import ScriptedOpenAI
 from fakes.search_server import FakeSearch
-from tests.support import OWNER, chat, collect, of
+from tests.support import OWNER, both_backends, chat, collect, of
 
 FRENCH = "I prefer reports in French, at most two pages"
 
@@ -45,6 +45,7 @@ def make_engine(llm: ScriptedOpenAI, search: FakeSearch, data_dir: Path) -> Call
     return make
 
 
+@both_backends
 async def test_what_is_remembered_in_one_conversation_reaches_the_next(
     engine: Engine, llm: ScriptedOpenAI
 ) -> None:
@@ -70,6 +71,7 @@ async def test_the_research_planner_is_told_what_is_remembered(
     assert f"- {FRENCH}" in planner
 
 
+@both_backends
 async def test_one_persons_memories_never_reach_anothers_conversation(
     engine: Engine, llm: ScriptedOpenAI
 ) -> None:
@@ -83,6 +85,7 @@ async def test_one_persons_memories_never_reach_anothers_conversation(
     assert len(await engine.remembered(owner="alice")) == 1
 
 
+@both_backends
 async def test_undo_forget_and_clear(engine: Engine) -> None:
     events = await chat(engine, "t-1", "remember that my name is Ada")
     [kept] = [e for e in of(ToolFinished, events) if e.name == "remember"]
@@ -99,6 +102,7 @@ async def test_undo_forget_and_clear(engine: Engine) -> None:
     assert await engine.remembered(owner=OWNER) == []
 
 
+@both_backends
 async def test_deleting_a_conversation_keeps_its_memories(engine: Engine) -> None:
     await chat(engine, "t-1", f"remember that {FRENCH}")
     await engine.delete("t-1", owner=OWNER)

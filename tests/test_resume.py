@@ -8,9 +8,10 @@ from assistant.events import Progress, State
 from assistant.storage import ThreadKind
 from fakes.brain import WORKER_PROMPT
 from fakes.openai_server import ScriptedOpenAI
-from tests.support import OWNER, collect, pending, values
+from tests.support import OWNER, both_backends, collect, pending, values
 
 
+@both_backends
 async def test_worker_returns_a_section_saved_before_a_crash(
     engine: Engine, llm: ScriptedOpenAI
 ) -> None:

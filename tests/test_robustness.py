@@ -25,7 +25,7 @@ from assistant.settings import Settings
 from fakes.brain import Brain
 from fakes.openai_server import HttpError, ScriptedOpenAI, Text
 from tests.conftest import assistant_command
-from tests.support import chat, values
+from tests.support import both_backends, chat, values
 
 
 def hold_write_lock(path: Path, seconds: float) -> threading.Event:
@@ -103,6 +103,7 @@ def test_two_processes_share_one_data_directory(cli_env: dict[str, str], tmp_pat
     assert "p0" in listed and "p1" in listed
 
 
+@both_backends
 def test_kill_during_a_chat_turn_then_the_turn_is_finished(
     cli_env: dict[str, str], llm: ScriptedOpenAI, brain: Brain
 ) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import sqlite3
 import stat
 import time
 from pathlib import Path
@@ -30,10 +29,24 @@ from assistant.storage import (
     ThreadStatus,
     WrongKind,
 )
+from assistant.storage.threads import this_host
 from fakes.brain import WORKER_PROMPT, Brain
 from fakes.openai_server import ScriptedOpenAI
 from fakes.search_server import FakeSearch
-from tests.support import OWNER, answer, chat, collect, of, pending, the_approval, values
+from tests.support import (
+    OWNER,
+    answer,
+    both_backends,
+    chat,
+    checkpoint_tables,
+    collect,
+    of,
+    pending,
+    query,
+    stored_bytes,
+    the_approval,
+    values,
+)
 
 
 def worker_calls(llm: ScriptedOpenAI) -> int:
@@ -48,6 +61,7 @@ async def planned(engine: Engine, thread: str, owner: str = OWNER) -> str:
 # --- one writer per thread ---------------------------------------------------------------
 
 
+@both_backends
 async def test_two_windows_approving_one_plan_run_the_research_once(
     engine: Engine, llm: ScriptedOpenAI, brain: Brain
 ) -> None:
@@ -67,6 +81,31 @@ async def test_two_windows_approving_one_plan_run_the_research_once(
     assert len(of(Document, ran[0])) == 1  # one synthesis, one report
 
 
+@both_backends
+async def test_two_engines_on_one_database_run_a_thread_once(
+    settings: Settings, llm: ScriptedOpenAI, brain: Brain
+) -> None:
+    """Two processes' engines (here two in one process) share one lease table."""
+    async with Engine.open(settings) as first, Engine.open(settings) as second:
+        asked = await planned(first, "t-two-engines")
+        assert [p.interrupt_id for p in await pending(second, "t-two-engines")] == [asked]
+        llm.latency = 0.2
+        outcomes = await asyncio.gather(
+            answer(first, "t-two-engines", asked, approvals.approve()),
+            answer(second, "t-two-engines", asked, approvals.approve()),
+            return_exceptions=True,
+        )
+        llm.latency = 0.0
+        ran = [o for o in outcomes if not isinstance(o, BaseException)]
+        refused = [o for o in outcomes if isinstance(o, BaseException)]
+        assert len(ran) == 1 and len(refused) == 1
+        assert isinstance(refused[0], ThreadBusy | AlreadyDecided | InputError)
+        assert worker_calls(llm) == brain.sections
+        # the other engine sees the finished thread, and a later turn there works
+        assert of(Answer, await chat(second, "t-two-engines", "thanks"))
+        assert (await first.thread("t-two-engines", owner=OWNER)).pending == []
+
+
 async def test_an_answer_after_the_question_was_answered_is_refused(engine: Engine) -> None:
     asked = await planned(engine, "t-late")
     await answer(engine, "t-late", asked, approvals.approve())
@@ -74,6 +113,7 @@ async def test_an_answer_after_the_question_was_answered_is_refused(engine: Engi
         await answer(engine, "t-late", asked, approvals.reject())
 
 
+@both_backends
 async def test_two_messages_at_once_never_leave_one_unseen(
     engine: Engine, llm: ScriptedOpenAI
 ) -> None:
@@ -97,9 +137,10 @@ async def test_two_messages_at_once_never_leave_one_unseen(
     assert said[1] in last_request.last_user
 
 
+@both_backends
 async def test_a_dead_runs_lease_is_taken_over_at_once(engine: Engine) -> None:
     await chat(engine, "t-dead-lease", "hello")
-    dead = f"{socket.gethostname()}:999999999:gone"  # no such process on this host
+    dead = f"{this_host()}:999999999:gone"  # no such process on this host
     await engine.storage.db.execute(
         "INSERT INTO leases (thread_id, holder, expires_at) VALUES (?, ?, ?)",
         ("t-dead-lease", dead, time.time() + 3600),
@@ -109,6 +150,22 @@ async def test_a_dead_runs_lease_is_taken_over_at_once(engine: Engine) -> None:
     assert of(Answer, events)
 
 
+async def test_a_run_in_another_container_with_the_same_host_name_is_not_judged_dead(
+    engine: Engine,
+) -> None:
+    """Containers on host networking share a host name, not process ids."""
+    await chat(engine, "t-container", "hello")
+    elsewhere = f"{socket.gethostname()}/1:999999999:run"  # another pid namespace
+    await engine.storage.db.execute(
+        "INSERT INTO leases (thread_id, holder, expires_at) VALUES (?, ?, ?)",
+        ("t-container", elsewhere, time.time() + 3600),
+    )
+    assert await engine.storage.threads.is_running("t-container")
+    with pytest.raises(ThreadBusy):
+        await chat(engine, "t-container", "hello again")
+
+
+@both_backends
 async def test_a_live_lease_elsewhere_makes_the_thread_busy(engine: Engine) -> None:
     await chat(engine, "t-live-lease", "hello")
     await engine.storage.db.execute(
@@ -121,6 +178,7 @@ async def test_a_live_lease_elsewhere_makes_the_thread_busy(engine: Engine) -> N
     assert view.running and not view.pending
 
 
+@both_backends
 async def test_an_expired_lease_elsewhere_is_taken_over(engine: Engine) -> None:
     await chat(engine, "t-expired", "hello")
     await engine.storage.db.execute(
@@ -170,6 +228,7 @@ async def test_after_stop_the_next_message_is_answered_at_once(
     assert of(Answer, events)[-1].text == brain.answer
 
 
+@both_backends
 async def test_an_answer_survives_a_crash_of_the_run_it_started(
     settings: Settings, llm: ScriptedOpenAI, brain: Brain
 ) -> None:
@@ -217,6 +276,7 @@ async def test_a_gated_tool_approved_then_crashed_is_not_asked_again(
 # --- ownership and deletion --------------------------------------------------------------
 
 
+@both_backends
 async def test_another_person_cannot_use_a_thread(engine: Engine, llm: ScriptedOpenAI) -> None:
     asked = await planned(engine, "t-alice", owner="alice")
     calls = len(llm.calls)
@@ -236,11 +296,7 @@ async def test_another_person_cannot_use_a_thread(engine: Engine, llm: ScriptedO
     assert len(await pending(engine, "t-alice", owner="alice")) == 1
 
 
-def rows(path: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
-    with sqlite3.connect(path) as db:
-        return db.execute(sql, args).fetchall()
-
-
+@both_backends
 async def test_delete_removes_everything_and_the_id_cannot_be_taken_over(
     engine: Engine, settings: Settings, llm: ScriptedOpenAI
 ) -> None:
@@ -256,28 +312,32 @@ async def test_delete_removes_everything_and_the_id_cannot_be_taken_over(
         'INSERT INTO steps ("id", "name", "type", "threadId", "output") VALUES (?, ?, ?, ?, ?)',
         ("s1", "alice", "user_message", "t-delete", secret),
     )
-    assert rows(
-        settings.checkpoint_path, "SELECT 1 FROM checkpoints WHERE thread_id = ?", "t-delete"
+    assert query(
+        settings, "checkpoints", "SELECT 1 FROM checkpoints WHERE thread_id = ?", "t-delete"
     )
+    assert query(settings, "store", "SELECT 1 FROM files WHERE thread_id = ?", "t-delete")
+    assert any(b"BLUEFINCH" in data for data in stored_bytes(settings).values())
 
     await engine.delete("t-delete", owner="alice")
 
-    for table in ("checkpoints", "writes"):
+    for table in checkpoint_tables(settings):
         assert (
-            rows(settings.checkpoint_path, f"SELECT 1 FROM {table} WHERE thread_id = ?", "t-delete")
+            query(settings, "checkpoints", f"SELECT 1 FROM {table} WHERE thread_id = ?", "t-delete")
             == []
         )
-    store = settings.store_path
-    assert rows(store, "SELECT title FROM threads WHERE thread_id = ?", "t-delete") == [("",)]
+    assert query(
+        settings, "store", "SELECT title FROM threads WHERE thread_id = ?", "t-delete"
+    ) == [("",)]
     for table in ("sections", "files", "decisions", "leases"):
-        assert rows(store, f"SELECT 1 FROM {table} WHERE thread_id = ?", "t-delete") == []
-    history = settings.history_path
-    assert rows(history, 'SELECT 1 FROM steps WHERE "threadId" = ?', "t-delete") == []
-    assert rows(history, 'SELECT 1 FROM threads WHERE "id" = ?', "t-delete") == []
-    # not even the bytes: no free page, no write-ahead log still holds the words
-    for path in settings.data_dir.rglob("*"):
-        if path.is_file():
-            assert b"BLUEFINCH" not in path.read_bytes(), f"{path.name} still holds it"
+        assert (
+            query(settings, "store", f"SELECT 1 FROM {table} WHERE thread_id = ?", "t-delete") == []
+        )
+    assert query(settings, "history", 'SELECT 1 FROM steps WHERE "threadId" = ?', "t-delete") == []
+    assert query(settings, "history", 'SELECT 1 FROM threads WHERE "id" = ?', "t-delete") == []
+    # not the words anywhere: SQLite's files (no free page, no write-ahead log still holds
+    # them), PostgreSQL's every table
+    for where, data in stored_bytes(settings).items():
+        assert b"BLUEFINCH" not in data, f"{where} still holds it"
     assert await engine.threads(owner="alice") == []
 
     # nobody can take the id over, and nothing of the old conversation reaches a model

@@ -1,17 +1,19 @@
 """Where state lives: LangGraph checkpoints and the assistant's own tables.
 
-``open_storage`` opens both for a data directory (SQLite files, created 0600 in a 0700
-directory) and closes them on exit. The assistant's tables: the thread index with owners,
-leases and decisions (``threads``), finished research sections (``sections``), files
-(``files``), sign-in sessions and failed sign-ins (``auth``); and the chat history the
-browser shows (``history``, Chainlit's tables).
+``open_storage`` opens both and closes them on exit: in a data directory (SQLite files,
+created 0600 in a 0700 directory), or, with ``ASSISTANT_DATABASE_URL``, in one PostgreSQL
+database that several processes share (``postgres.py``). The assistant's tables: the
+thread index with owners, leases and decisions (``threads``), finished research sections
+(``sections``), files (``files``), sign-in sessions and failed sign-ins (``auth``); and
+the chat history the browser shows (``history``, Chainlit's tables; on PostgreSQL in the
+schema ``chat_history``, since Chainlit's ``threads`` table would meet ours).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +28,13 @@ from assistant.storage.db import (
     truncate_wal,
 )
 from assistant.storage.files import FileStore, StoredFile
+from assistant.storage.postgres import (
+    HISTORY_SCHEMA,
+    DatabaseRefused,
+    DatabaseUnreachable,
+    PostgresDatabase,
+    setup_refused,
+)
 from assistant.storage.schema import ensure_schema
 from assistant.storage.sections import SectionStore
 from assistant.storage.threads import (
@@ -45,7 +54,10 @@ __all__ = [
     "LOCAL_OWNER",
     "AlreadyDecided",
     "AuthStore",
+    "DatabaseRefused",
+    "DatabaseUnreachable",
     "FileStore",
+    "PostgresDatabase",
     "SectionStore",
     "SqliteDatabase",
     "Storage",
@@ -74,32 +86,40 @@ class Storage:
     files: FileStore
     auth: AuthStore
     history: ChatHistory
+    checkpoint_log: Callable[[], Awaitable[None]] | None = None
+    """Empties the checkpointer's and the memory store's own logs (SQLite's write-ahead logs;
+    nothing on PostgreSQL)."""
     store: Any = None
     """LangGraph's store (long-term memories), or None when memory is off."""
 
     async def forget(self) -> None:
-        """After a deletion: no log still holds what was deleted."""
+        """After a deletion: no log still holds what was deleted (SQLite; on PostgreSQL the
+        rows are gone from every query at once and autovacuum reclaims their space)."""
         await self.db.flush_log()
         await self.history.db.flush_log()
-        await truncate_wal(self.checkpointer.conn)
-        if self.store is not None:
-            await truncate_wal(self.store.conn)
+        if self.checkpoint_log is not None:
+            await self.checkpoint_log()
+
+
+def _serializer(types: Sequence[type[Any]]) -> Any:
+    """LangGraph's serializer reviving only its own, LangChain's and ``types`` (an explicit
+    allow-list: nothing else named in a checkpoint is ever imported)."""
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    return JsonPlusSerializer(
+        allowed_msgpack_modules=[(kind.__module__, kind.__qualname__) for kind in types]
+    )
 
 
 async def open_checkpointer(settings: Settings, types: Sequence[type[Any]] = ()) -> Any:
     """LangGraph's checkpointer on ``checkpoints.sqlite``; close its ``conn`` when done.
 
-    Only LangGraph's and LangChain's own types and ``types`` are revived from a checkpoint
-    (an explicit allow-list: nothing else named in the data is ever imported).
+    Only LangGraph's and LangChain's own types and ``types`` are revived from a checkpoint.
     """
-    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-    serde = JsonPlusSerializer(
-        allowed_msgpack_modules=[(kind.__module__, kind.__qualname__) for kind in types]
-    )
     conn = await connect_sqlite(settings.checkpoint_path, settings.db_timeout)
-    saver = AsyncSqliteSaver(conn, serde=serde)
+    saver = AsyncSqliteSaver(conn, serde=_serializer(types))
     await saver.setup()
     return saver
 
@@ -122,6 +142,34 @@ async def open_storage(
 
     ``checkpointed``: the application's own types that graphs keep in their state.
     """
+    opener = _open_postgres if settings.postgres_url else _open_sqlite
+    async with opener(settings, checkpointed) as (db, checkpointer, history_db, log, store):
+        yield Storage(
+            db=db,
+            checkpointer=checkpointer,
+            threads=ThreadStore(db, settings.lease_seconds),
+            sections=SectionStore(db),
+            files=FileStore(db),
+            auth=AuthStore(
+                db,
+                SessionPolicy(idle_seconds=settings.session_idle_hours * 3600),
+                ThrottlePolicy(),
+            ),
+            history=ChatHistory(history_db),
+            checkpoint_log=log,
+            store=store,
+        )
+
+
+Opened = tuple[Database, Any, Database, Callable[[], Awaitable[None]] | None, Any]
+"""Our tables, the checkpointer, the history tables, the logs' flush, the memory store."""
+
+
+@contextlib.asynccontextmanager
+async def _open_sqlite(
+    settings: Settings, checkpointed: Sequence[type[Any]]
+) -> AsyncIterator[Opened]:
+    """SQLite files in the data directory (memories in their own)."""
     await asyncio.to_thread(private_dir, settings.data_dir)  # never block the event loop
     async with contextlib.AsyncExitStack() as stack:
         db = await SqliteDatabase.open(settings.store_path, settings.db_timeout)
@@ -136,17 +184,47 @@ async def open_storage(
         if settings.memory:
             store = await open_memory_store(settings)
             stack.push_async_callback(store.conn.close)
-        yield Storage(
-            db=db,
-            checkpointer=checkpointer,
-            threads=ThreadStore(db, settings.lease_seconds),
-            sections=SectionStore(db),
-            files=FileStore(db),
-            auth=AuthStore(
-                db,
-                SessionPolicy(idle_seconds=settings.session_idle_hours * 3600),
-                ThrottlePolicy(),
-            ),
-            history=ChatHistory(history_db),
-            store=store,
+
+        async def flush_logs() -> None:
+            await truncate_wal(checkpointer.conn)
+            if store is not None:
+                await truncate_wal(store.conn)
+
+        yield db, checkpointer, history_db, flush_logs, store
+
+
+@contextlib.asynccontextmanager
+async def _open_postgres(
+    settings: Settings, checkpointed: Sequence[type[Any]]
+) -> AsyncIterator[Opened]:
+    """One PostgreSQL database: our tables and LangGraph's in the URL's schema, Chainlit's
+    in ``chat_history``; created or upgraded by one starting process at a time."""
+    import psycopg
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    from langgraph.store.postgres.aio import AsyncPostgresStore
+
+    url = settings.postgres_url
+    assert url is not None
+    async with contextlib.AsyncExitStack() as stack:
+        db = await PostgresDatabase.open(
+            url, busy_timeout=settings.db_timeout, max_size=settings.db_pool_size
         )
+        stack.push_async_callback(db.close)
+        try:
+            async with db.schema_lock():
+                await ensure_schema(db)
+                await db.execute(f"CREATE SCHEMA IF NOT EXISTS {HISTORY_SCHEMA}")
+                checkpointer = AsyncPostgresSaver(db.pool, serde=_serializer(checkpointed))
+                await checkpointer.setup()
+                history_db = await PostgresDatabase.open(
+                    url, busy_timeout=settings.db_timeout, max_size=3, search_path=HISTORY_SCHEMA
+                )
+                stack.push_async_callback(history_db.close)
+                await ensure_history_schema(history_db)
+                store = None
+                if settings.memory:
+                    store = AsyncPostgresStore(db.pool)
+                    await store.setup()
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise setup_refused(exc, url) from None
+        yield db, checkpointer, history_db, None, store

@@ -1,4 +1,5 @@
-"""A small async SQL layer: one interface over SQLite (aiosqlite) and, later, Postgres.
+"""A small async SQL layer: one interface over SQLite (aiosqlite, here) and PostgreSQL
+(psycopg, ``postgres.py``).
 
 The assistant's own tables are read and written on every turn (the thread's owner and
 lease, then its status), so this path must stay cheap: measured here, one upsert through
@@ -51,7 +52,8 @@ class Database(Transaction, Protocol):
         ...
 
     async def flush_log(self) -> None:
-        """Make deleted data unrecoverable from logs (SQLite: empty the write-ahead log)."""
+        """After a deletion: SQLite empties its write-ahead log; PostgreSQL does nothing
+        (deleted rows vanish from queries at once; autovacuum reclaims their space)."""
         ...
 
     async def close(self) -> None:

@@ -14,6 +14,7 @@ survives a crash of the run it started (LangGraph keeps resume values only in me
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -98,16 +99,33 @@ class AlreadyDecided(AssistantError):
         super().__init__("That question was already answered, so this answer was not used.")
 
 
+@functools.cache
+def this_host() -> str:
+    """Where this process's ids mean something: the host name and, on Linux, the process
+    id namespace (containers sharing a host name, e.g. with host networking, each have
+    their own process ids: one must never judge another's pids)."""
+    host = socket.gethostname()
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")  # e.g. "pid:[4026531836]"
+    except OSError:
+        return host
+    return f"{host}/{namespace.removeprefix('pid:[').rstrip(']')}"
+
+
 def new_holder() -> str:
-    """An identity for one run: host, process id and a random part."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    """An identity for one run: host (and process namespace), process id, a random part."""
+    return f"{this_host()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 def _holder_is_dead(holder: str) -> bool:
-    """True when ``holder`` is a process on this host that no longer exists."""
+    """True when ``holder`` is a process of this host (and namespace) that no longer exists.
+
+    Anything else (another machine, another container, an older holder format) is only
+    ever freed by its lease expiring.
+    """
     host, _, rest = holder.partition(":")
     pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
+    if host != this_host() or not pid_text.isdigit():
         return False
     pid = int(pid_text)
     if pid == os.getpid():

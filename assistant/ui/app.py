@@ -24,6 +24,7 @@ from assistant.ui import (
     auth,
     chainlit_fixes,
     editor,
+    launch,
     page,
     runtime,
     security,
@@ -67,8 +68,13 @@ def _auth_store() -> Any:
 
 @cl.on_app_startup
 async def open_runtime() -> None:
-    """Open the engine for this server process."""
-    opened = await runtime.Runtime.open(load_settings(), USERS)
+    """Open the engine for this server process; without it the server is no use, so a
+    failure (the database refused or went away since ``assistant ui`` checked it) ends
+    the process with one line."""
+    try:
+        opened = await runtime.Runtime.open(load_settings(), USERS)
+    except Exception as exc:
+        launch.exit_at_start(exc)
     runtime.attach(server, opened)
     install_route(server, download_route(lambda: runtime.current(server).engine))
     install_route(server, thread_page_route())

@@ -4,7 +4,9 @@ Chainlit reads ``.chainlit/config.toml``, ``chainlit.md`` and ``public/`` from i
 taken from ``CHAINLIT_APP_ROOT`` when it imports its config (else the current directory):
 the launcher sets it to the repository root before Chainlit is imported, so the UI looks
 the same from any working directory. Settings are checked first, so a bad value ends the
-start with one line and exit code 2, as in the rest of the CLI.
+start with one line and exit code 2, as in the rest of the CLI; with
+``ASSISTANT_DATABASE_URL`` the database is connected to once before Chainlit starts (a
+refusal: exit 2; no answer: exit 1; one line either way).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from assistant.settings import SettingsError, load_settings
 from assistant.tracing import tracing_config
@@ -52,9 +55,21 @@ def run_ui(host: str, port: int) -> int:
     if problem:
         print(f"error: cannot listen on {host}:{port}: {problem}", file=sys.stderr, flush=True)
         return EXIT_ERROR
-    secret = os.environ.get("CHAINLIT_AUTH_SECRET") or auth.ensure_secret(
-        settings.data_dir / SECRET_FILE
-    )
+    if settings.postgres_url:
+        code = _check_database(settings.postgres_url, settings.db_timeout)
+        if code:
+            return code
+    secret = os.environ.get("CHAINLIT_AUTH_SECRET")
+    if not secret:
+        secret = auth.ensure_secret(settings.data_dir / SECRET_FILE)
+        if settings.postgres_url:
+            print(
+                f"note: CHAINLIT_AUTH_SECRET is not set, so sign-ins are signed with the secret "
+                f"in {settings.data_dir / SECRET_FILE}: every server process sharing the "
+                "database needs the same one (set CHAINLIT_AUTH_SECRET)",
+                file=sys.stderr,
+                flush=True,
+            )
     os.environ.update(
         CHAINLIT_APP_ROOT=str(APP_ROOT),
         CHAINLIT_AUTH_SECRET=secret,
@@ -83,6 +98,32 @@ def run_ui(host: str, port: int) -> int:
     # are same-origin); read when Chainlit's server module is imported, just below.
     config.project.allow_origins = list(settings.allowed_origins)
     run_chainlit(str(APP_FILE))
+    return 0
+
+
+def exit_at_start(exc: Exception) -> NoReturn:
+    """End the server process during start-up with one line (no traceback) and the exit
+    code the command line would give. Chainlit only logs what its start-up hook raises and
+    serves on, and uvicorn prints a lifespan failure with its traceback: hence ``_exit``."""
+    from assistant.errors import ConfigurationError, describe
+
+    print(f"error: {describe(exc)}", file=sys.stderr, flush=True)
+    os._exit(EXIT_USAGE if isinstance(exc, ConfigurationError) else EXIT_ERROR)
+
+
+def _check_database(url: str, timeout: float) -> int:
+    """Connect to the PostgreSQL database once; print one line and return an exit code if
+    that fails (2: the URL or the account is wrong; 1: nothing answers)."""
+    from assistant.storage.postgres import DatabaseRefused, DatabaseUnreachable, check_connection
+
+    try:
+        check_connection(url, timeout)
+    except DatabaseRefused as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
+    except DatabaseUnreachable as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_ERROR
     return 0
 
 

@@ -84,7 +84,8 @@ def current(app: FastAPI) -> Runtime:
 
 
 def history(app: FastAPI, settings: Settings) -> OrderedDataLayer:
-    """Chainlit's data layer on the history database; Chainlit owns and closes it.
+    """Chainlit's data layer on the history database (``chainlit.sqlite``, or the PostgreSQL
+    database); Chainlit owns and closes it.
 
     It connects lazily, so building it is cheap. Deleting a thread through it deletes it
     in the engine too; its files go to the engine's file store. Both reach the runtime
@@ -105,7 +106,7 @@ def history(app: FastAPI, settings: Settings) -> OrderedDataLayer:
         return current(app).files
 
     return build_data_layer(
-        settings.history_path,
+        settings.postgres_url or settings.history_path,
         StoreStorage(files, owner_of),
         settings.db_timeout,
         on_delete,

@@ -94,6 +94,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """Show the end of the server's output under a failed UI test."""
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
-    server = getattr(item, "funcargs", {}).get("server")
-    if report.failed and isinstance(server, UiServer):
-        report.sections.append(("UI server output", server.tail()))
+    funcargs = getattr(item, "funcargs", {})
+    shown = [funcargs.get("server"), *(funcargs.get("servers") or ())]
+    for n, server in enumerate(s for s in shown if isinstance(s, UiServer)):
+        if report.failed:
+            report.sections.append((f"UI server {n + 1} output", server.tail()))

@@ -1,17 +1,33 @@
-"""The history database: schema creation and upgrade, ordered step writes, files, deletion."""
+"""The history database: schema creation and upgrade, ordered step writes, files, deletion
+(the data layer on SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import chainlit as cl
 from chainlit.context import init_http_context
 
 from assistant.history import TABLES, ensure_history_schema
-from assistant.storage import FileStore, SqliteDatabase, ensure_schema
+from assistant.settings import Settings
+from assistant.storage import (
+    FileStore,
+    SqliteDatabase,
+    Storage,
+    StoredFile,
+    ThreadKind,
+    ThreadStatus,
+    ensure_schema,
+    open_storage,
+)
 from assistant.ui.datalayer import OrderedDataLayer, build_data_layer
-from assistant.ui.files import StoreStorage
+from assistant.ui.files import StoreStorage, file_url
+from tests.support import both_backends
 
 
 def columns(path: Path, table: str) -> set[str]:
@@ -58,36 +74,39 @@ async def test_an_old_database_is_upgraded_in_place(tmp_path: Path) -> None:
     assert await schema(path) == []
 
 
-async def layer_on(tmp_path: Path, **kwargs: object) -> tuple[OrderedDataLayer, SqliteDatabase]:
-    path = tmp_path / "chainlit.sqlite"
-    await schema(path)
-    store_db = await SqliteDatabase.open(tmp_path / "assistant.sqlite")
-    await ensure_schema(store_db)
-    files = FileStore(store_db)
+@contextlib.asynccontextmanager
+async def layer_on(
+    settings: Settings, **kwargs: Any
+) -> AsyncIterator[tuple[OrderedDataLayer, Storage]]:
+    """The data layer on the settings' history database, with the engine's storage."""
+    async with open_storage(settings) as storage:
 
-    async def owner_of(user_id: str) -> str:
-        return "alice"
+        async def owner_of(user_id: str) -> str:
+            return "alice"
 
-    layer = build_data_layer(path, StoreStorage(lambda: files, owner_of), **kwargs)  # type: ignore[arg-type]
-    return layer, store_db
+        layer = build_data_layer(
+            settings.postgres_url or settings.history_path,
+            StoreStorage(lambda: storage.files, owner_of),
+            is_deleted=storage.threads.is_deleted,
+            **kwargs,
+        )
+        try:
+            yield layer, storage
+        finally:
+            await layer.close()
 
 
-async def test_step_writes_land_in_the_order_they_were_issued(tmp_path: Path) -> None:
+STEP = {"id": "s1", "threadId": "t1", "name": "Research", "type": "tool", "streaming": False}
+
+
+@both_backends
+async def test_step_writes_land_in_the_order_they_were_issued(settings: Settings) -> None:
     """Chainlit persists send() and each update() in its own task; the last must win."""
-    layer, store_db = await layer_on(tmp_path)
-    init_http_context(thread_id="t1")
-    try:
-        step = {
-            "id": "s1",
-            "threadId": "t1",
-            "name": "Research",
-            "type": "tool",
-            "streaming": False,
-            "output": "",
-        }
-        writes = [asyncio.create_task(layer.create_step(dict(step)))]
+    async with layer_on(settings) as (layer, _):
+        init_http_context(thread_id="t1")
+        writes = [asyncio.create_task(layer.create_step({**STEP, "output": ""}))]
         for n in range(1, 20):
-            writes.append(asyncio.create_task(layer.update_step({**step, "output": f"v{n}"})))
+            writes.append(asyncio.create_task(layer.update_step({**STEP, "output": f"v{n}"})))
         await asyncio.gather(*writes)
         saved = await layer.get_step("s1")
         assert saved is not None
@@ -95,18 +114,49 @@ async def test_step_writes_land_in_the_order_they_were_issued(tmp_path: Path) ->
         thread = await layer.get_thread("t1")
         assert thread is not None
         assert [s["output"] for s in thread["steps"]] == ["v19"]
-    finally:
-        await layer.close()
-        await store_db.close()
 
 
-async def test_an_unknown_thread_has_no_author(tmp_path: Path) -> None:
-    layer, store_db = await layer_on(tmp_path)
-    try:
+@both_backends
+async def test_an_unknown_thread_has_no_author(settings: Settings) -> None:
+    async with layer_on(settings) as (layer, _):
         assert await layer.get_thread_author("no-such-thread") == ""
-    finally:
-        await layer.close()
-        await store_db.close()
+
+
+@both_backends
+async def test_a_report_already_stored_is_linked_not_uploaded_again(settings: Settings) -> None:
+    async with layer_on(settings) as (layer, storage):
+        await storage.files.put(StoredFile("abc/report.md", "t2", "alice", "r.md", "text/md", b"#"))
+        await layer.update_thread("t2", name="tides", user_id=None)
+        init_http_context(thread_id="t2")
+        element = cl.File(name="report.md", url=file_url("abc/report.md"), for_id="m1")
+        element.thread_id = "t2"
+        await layer.create_element(element)
+        thread = await layer.get_thread("t2")
+        assert thread is not None
+        [linked] = thread["elements"]
+        assert linked["objectKey"] == "abc/report.md"
+        assert linked["url"] == "/assistant/files/abc/report.md"
+        assert len(await storage.files.keys_of("t2")) == 1  # no second copy
+
+
+@both_backends
+async def test_a_thread_deleted_elsewhere_gets_no_more_writes(settings: Settings) -> None:
+    """Another process (``assistant delete``, another server) deleted the thread while a
+    window here was still open on it: nothing brings its rows back."""
+    async with layer_on(settings) as (layer, storage):
+        init_http_context(thread_id="t3")
+        await layer.create_step({**STEP, "id": "s3", "threadId": "t3", "output": "before"})
+        assert await layer.get_thread("t3") is not None
+        await storage.threads.begin_run(
+            "t3", kind=ThreadKind.CHAT, owner="alice", title="x", holder="h", create=True
+        )
+        await storage.threads.end_run("t3", "h", ThreadStatus.DONE)
+        await storage.threads.tombstone("t3", "alice")  # the engine's deletion, elsewhere
+        await storage.history.delete_thread("t3")
+        await layer.create_step({**STEP, "id": "s4", "threadId": "t3", "output": "after"})
+        await layer.update_thread("t3", metadata={"chat_settings": {}})
+        assert await layer.get_thread("t3") is None
+        assert await layer.get_step("s4") is None
 
 
 async def test_elements_chainlit_uploads_go_to_the_file_store(tmp_path: Path) -> None:
@@ -133,14 +183,14 @@ async def test_elements_chainlit_uploads_go_to_the_file_store(tmp_path: Path) ->
         await db.close()
 
 
-async def test_deleting_a_thread_deletes_it_in_the_engine_too(tmp_path: Path) -> None:
+@both_backends
+async def test_deleting_a_thread_deletes_it_in_the_engine_too(settings: Settings) -> None:
     deleted: list[tuple[str, str]] = []
 
     async def on_delete(thread_id: str, owner: str) -> None:
         deleted.append((thread_id, owner))
 
-    layer, store_db = await layer_on(tmp_path, on_delete=on_delete)
-    try:
+    async with layer_on(settings, on_delete=on_delete) as (layer, _):
         await layer.execute_sql(
             'INSERT INTO threads ("id", "name", "userIdentifier") VALUES (:id, :name, :who)',
             {"id": "t9", "name": "secret plans", "who": "alice"},
@@ -148,6 +198,3 @@ async def test_deleting_a_thread_deletes_it_in_the_engine_too(tmp_path: Path) ->
         await layer.delete_thread("t9")
         assert deleted == [("t9", "alice")]
         assert await layer.get_thread_author("t9") == ""
-    finally:
-        await layer.close()
-        await store_db.close()
