@@ -159,6 +159,8 @@ class Engine:
             ThreadKind.CHAT: graphs.chat,
             ThreadKind.RESEARCH: graphs.research,
         }
+        self.outside_labels: dict[str, str] = {}
+        """Labels of the MCP servers' tools, as of the last turn that refreshed them."""
         self._active: dict[str, asyncio.Task[Any]] = {}
         self._renewals: dict[str, asyncio.Task[None]] = {}
 
@@ -363,7 +365,9 @@ class Engine:
             with traced:  # every span of this run carries the thread and the owner
                 async with (
                     contextlib.aclosing(stream),
-                    contextlib.aclosing(translate(stream, self.labels)) as events,
+                    contextlib.aclosing(
+                        translate(stream, {**self.outside_labels, **self.labels})
+                    ) as events,
                 ):
                     async for event in events:
                         waiting = waiting or isinstance(event, ApprovalNeeded)
@@ -419,7 +423,7 @@ class Engine:
         if self.mcp is None:
             return []
         await self.mcp.ready()
-        self.labels.update({tool.name: label_of(tool) for tool in self.mcp.tools()})
+        self.outside_labels = {tool.name: label_of(tool) for tool in self.mcp.tools()}
         return [
             Notice(f"MCP server {line} Its tools are unavailable; it is retried next turn.")
             for line in self.mcp.unavailable()

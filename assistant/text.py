@@ -33,6 +33,8 @@ def plural(count: int, word: str) -> str:
     """``1 section``, ``3 sections``, ``2 web searches``."""
     if count == 1:
         return f"{count} {word}"
+    if word.endswith("y") and word[-2:-1] not in tuple("aeiou"):
+        return f"{count} {word[:-1]}ies"
     return f"{count} {word}{'es' if word.endswith(('s', 'sh', 'ch', 'x')) else 's'}"
 
 

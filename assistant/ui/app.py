@@ -19,10 +19,12 @@ from chainlit.types import ThreadDict
 from fastapi import Request, Response
 from starlette.datastructures import Headers
 
+from assistant.events import Undo
 from assistant.settings import load_settings
 from assistant.ui import (
     auth,
     chainlit_fixes,
+    commands,
     editor,
     launch,
     page,
@@ -36,6 +38,7 @@ from assistant.ui.approvals import payload_of
 from assistant.ui.conversation import CONTINUE_ACTION, Conversation
 from assistant.ui.files import download_route, install_route
 from assistant.ui.not_found import thread_page_route
+from assistant.ui.render import UNDO_ACTION, notice
 
 CONVERSATION = "conversation"
 
@@ -200,6 +203,7 @@ async def chat_start() -> None:
         return
     conversation = _conversation()
     await _show_settings(conversation)
+    await commands.announce()
     await conversation.update_placeholder()
 
 
@@ -212,6 +216,7 @@ async def chat_resume(thread: ThreadDict) -> None:
     """
     conversation = _conversation()  # Chainlit set the session's thread id to thread["id"]
     await _show_settings(conversation)
+    await commands.announce()
     await conversation.run_soon(conversation.reopen)
 
 
@@ -254,6 +259,34 @@ async def edit(action: cl.Action) -> dict[str, str]:
         return {"refused": str(exc)}
     refused = await _conversation().edit(interrupt_id, args)
     return {"refused": refused} if refused else {}
+
+
+@cl.action_callback(UNDO_ACTION)
+async def undo(action: cl.Action) -> None:
+    """Undo under a kept memory's note: forget it again."""
+    payload = action.payload or {}
+    conversation = _conversation()
+    done = await conversation.engine.undo(
+        Undo(str(payload.get("kind", "")), str(payload.get("key", ""))), owner=conversation.owner
+    )
+    await action.remove()
+    await notice(
+        "Undone: I forgot it." if done else "Nothing to undo: it was already forgotten."
+    ).send()
+
+
+@cl.action_callback(commands.FORGET_ACTION)
+async def forget_memory(action: cl.Action) -> None:
+    """A memory's Forget button (``/memory``)."""
+    conversation = _conversation()
+    await commands.forget(action, conversation.engine, conversation.owner)
+
+
+@cl.action_callback(commands.FORGET_ALL_ACTION)
+async def forget_all_memories(action: cl.Action) -> None:
+    """Forget all (``/memory``)."""
+    conversation = _conversation()
+    await commands.forget_all(action, conversation.engine, conversation.owner)
 
 
 @cl.action_callback(CONTINUE_ACTION)

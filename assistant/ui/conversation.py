@@ -30,7 +30,7 @@ from assistant.errors import AssistantError, InputError, describe
 from assistant.events import ApprovalNeeded
 from assistant.storage import AlreadyDecided, ThreadBusy, ThreadNotFound
 from assistant.text import brief, escape, safe_markdown
-from assistant.ui import editor, formatting, page, settings_panel, uploads
+from assistant.ui import commands, editor, formatting, page, settings_panel, uploads
 from assistant.ui.approvals import CANCEL, Questions, edit_prompt
 from assistant.ui.render import TurnView, notice
 
@@ -94,6 +94,10 @@ class Conversation:
         """The person's message: the answer a question waits for, feedback on an open
         question, or a new request."""
         text = message.content or ""
+        command = commands.command_of(message)
+        if command is not None:  # answered here, not by the agent, even while it works
+            await commands.run(command, self.engine, self.owner)
+            return
         if self.busy:
             await self._refused(message, BUSY)
             return

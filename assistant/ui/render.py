@@ -39,6 +39,7 @@ from assistant.events import (
     ApprovalNeeded,
     Document,
     Event,
+    Notice,
     Outcome,
     Progress,
     State,
@@ -49,6 +50,9 @@ from assistant.events import (
 from assistant.text import brief, safe_markdown
 from assistant.ui import formatting, page
 from assistant.ui.files import file_url
+
+UNDO_ACTION = "undo"
+"""The Undo button under a kept memory's note."""
 
 _IDS = uuid.UUID("1b3b8e0e-3d2b-4f1e-9a57-5d2c8d0f3a11")
 WORKING = "Working…"
@@ -161,6 +165,9 @@ class TurnView:
                 await self.end_answer()
                 self.asked.append(event)
                 await self.questions.show(event)
+            case Notice(text=text):
+                await self.end_answer()
+                await notice(f"⚠️ {safe_markdown(text)}").send()
 
     async def _token(self, text: str) -> None:
         """Stream a piece of the answer, never letting the page render unsafe Markdown.
@@ -219,6 +226,14 @@ class TurnView:
             await step.send()
         else:
             await set_output(step, shown, done=True, error=failed)
+        if event.undo is not None:  # a kept memory: say so where the person reads, undoably
+            undo = cl.Action(
+                name=UNDO_ACTION,
+                payload={"kind": event.undo.kind, "key": event.undo.key},
+                label="Undo",
+                icon="undo-2",
+            )
+            await notice(f"🧠 {safe_markdown(event.summary)}", actions=[undo]).send()
 
     def _has_details(self, call_id: str) -> bool:
         """A tool that showed its work (steps, a board) ends with its summary line only."""

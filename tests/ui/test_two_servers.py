@@ -112,9 +112,9 @@ async def test_a_conversation_started_on_one_process_continues_on_the_other(
 async def saved_elements(server: UiServer, cookie: str, thread_id: str) -> list[dict[str, str]]:
     """The thread's attachments as the history on ``server`` lists them (after a reload)."""
     async with httpx.AsyncClient(base_url=server.url, headers={"Cookie": cookie}) as http:
-        for _ in range(50):  # the attachment's row is written in the background
+        for _ in range(50):  # the attachments' rows are written in the background
             thread = (await http.get(f"/project/thread/{thread_id}")).json()
-            if thread["elements"]:
+            if len(thread["elements"]) >= 3:  # the report as Markdown, PDF and Word
                 break
             await asyncio.sleep(0.1)
     return list(thread["elements"])
@@ -138,12 +138,14 @@ async def test_a_plan_asked_on_one_process_is_approved_on_the_other_and_the_repo
     assert not [c for c in ui_llm.calls[before:] if c.request.schema_name == "Plan"]
     # reopened on the first process: the report is attached, and downloads from there
     cookie = await sign_in(one.url, "alice", "secret1")
-    [report] = await saved_elements(one, cookie, first.thread_id)
-    assert report["name"] == "a-report.md"
+    saved = {e["name"]: e for e in await saved_elements(one, cookie, first.thread_id)}
+    assert set(saved) == {"a-report.md", "a-report.pdf", "a-report.docx"}
     async with httpx.AsyncClient(base_url=one.url, headers={"Cookie": cookie}) as http:
-        download = await http.get(report["url"])
+        download = await http.get(saved["a-report.md"]["url"])
+        pdf = await http.get(saved["a-report.pdf"]["url"])  # made by this process, on demand
     assert download.status_code == 200
     assert download.text.startswith("# A Report")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
 
 
 async def first_of(*waits: asyncio.Future[str] | asyncio.Task[str]) -> str:
