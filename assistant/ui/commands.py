@@ -14,7 +14,7 @@ import chainlit as cl
 
 from assistant.engine import Engine
 from assistant.errors import InputError
-from assistant.text import escape, plural
+from assistant.text import escape, escape_code, plural
 from assistant.ui.render import notice
 
 MEMORY = "memory"
@@ -102,7 +102,7 @@ async def show_tools(engine: Engine) -> None:
         if server.error:
             line += f": {escape(server.error)}"
         if server.tools:
-            line += "\n" + "\n".join(f"- `{escape(tool)}`" for tool in server.tools)
+            line += "\n" + "\n".join(f"- `{escape_code(tool)}`" for tool in server.tools)
         lines.append(line)
     await notice("\n\n".join(lines)).send()
 

@@ -126,5 +126,5 @@ async def test_an_mcp_tool_asks_first_and_runs_after_approval(mcp_server: UiServ
         start = len(client.events)
         await client.turn("/tools")
         tools = await client.message_containing("Built-in tools", start=start)
-    assert "**fake** (MCP, stdio): ✅ connected" in tools and "`fake\\_\\_echo`" in tools
+    assert "**fake** (MCP, stdio): ✅ connected" in tools and "`fake__echo`" in tools
     assert "**broken** (MCP, stdio): ⚠️ unavailable: could not start" in tools
