@@ -17,6 +17,7 @@ from assistant.engine import Engine
 from assistant.settings import Settings
 from fakes import local_settings
 from fakes.brain import Brain
+from fakes.mcp_http_server import CalculatorServer
 from fakes.openai_server import ScriptedOpenAI
 from fakes.postgres import PostgresUnavailable, TempPostgres, find_bin_dir, install_with_apt
 from fakes.search_server import FakeSearch
@@ -146,3 +147,13 @@ def postgres_url(postgres_server: TempPostgres) -> str:
 def postgres_db(postgres_server: TempPostgres) -> str:
     """The URL of a fresh, empty database for this test."""
     return postgres_server.create_database()
+
+
+@pytest.fixture
+def http_server() -> Iterator[CalculatorServer]:
+    """A streamable-HTTP MCP server (``add``, bearer token ``TOKEN``) on loopback."""
+    server = CalculatorServer()
+    try:
+        yield server
+    finally:
+        server.stop()

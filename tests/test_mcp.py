@@ -14,7 +14,7 @@ import re
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -254,15 +254,6 @@ async def test_a_tool_error_raises_tool_exception_with_the_servers_words(
 
 
 # --- a streamable-HTTP server built here ---
-
-
-@pytest.fixture
-def http_server() -> Iterator[CalculatorServer]:
-    server = CalculatorServer()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def test_http_server_gets_the_configured_header(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -64,15 +64,6 @@ def open_engine(llm: ScriptedOpenAI, search: FakeSearch, data_dir: Path) -> Call
             yield engine
 
     return make
-
-
-@pytest.fixture
-def http_server() -> Iterator[CalculatorServer]:
-    server = CalculatorServer()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @needs_time_server

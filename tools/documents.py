@@ -29,6 +29,7 @@ from tools.extract import (
     pdf_text,
     tidy,
 )
+from tools.text import size_text
 
 __all__ = ["SUPPORTED", "Document", "DocumentError", "Segment", "detect_kind", "load_document"]
 
@@ -79,14 +80,6 @@ class Document:
 
 class DocumentError(Exception):
     """A file could not be read; ``str()`` is one line naming the file and the cause."""
-
-
-def _size(n: int) -> str:
-    if n >= 1 << 20:
-        return f"{n / (1 << 20):.3g} MB"
-    if n >= 1 << 10:
-        return f"{n / (1 << 10):.3g} KB"
-    return f"{n} bytes"
 
 
 def _by_name(name: str, mime: str | None) -> Kind | None:
@@ -142,7 +135,8 @@ def _check_zip(data: bytes, name: str, max_unzipped: int, max_entries: int = 200
     total = sum(entry.file_size for entry in entries)
     if total > max_unzipped:
         raise DocumentError(
-            f"{name} unpacks to {_size(total)}, over the {_size(max_unzipped)} limit (a zip bomb?)"
+            f"{name} unpacks to {size_text(total)}, "
+            f"over the {size_text(max_unzipped)} limit (a zip bomb?)"
         )
 
 
@@ -189,7 +183,9 @@ def load_document(
     """
     name = PurePath(name.replace("\\", "/")).name or "file"
     if len(data) > max_bytes:
-        raise DocumentError(f"{name} is too large: {_size(len(data))}, limit {_size(max_bytes)}")
+        raise DocumentError(
+            f"{name} is too large: {size_text(len(data))}, limit {size_text(max_bytes)}"
+        )
     if not data.strip():
         raise DocumentError(f"{name} is empty")
     kind = detect_kind(data, name, mime)

@@ -51,6 +51,7 @@ from tools.extract import (
     pdf_text,
     tidy,
 )
+from tools.text import network_cause, size_text
 
 __all__ = [
     "DEFAULT_USER_AGENT",
@@ -108,15 +109,6 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 class FetchError(Exception):
     """A page could not be read; ``str()`` is one short line ("HTTP 404", "larger than 5 MB")."""
-
-
-def _size(n: int) -> str:
-    """``5242880`` -> ``"5 MB"``, ``100000`` -> ``"97.7 KB"``."""
-    if n >= 1 << 20:
-        return f"{n / (1 << 20):.3g} MB"
-    if n >= 1 << 10:
-        return f"{n / (1 << 10):.3g} KB"
-    return f"{n} bytes"
 
 
 def _allow_entry(entry: str) -> str:
@@ -493,18 +485,7 @@ def _check_scheme(url: httpx.URL) -> None:
 
 def _cause(exc: BaseException) -> str:
     """The root cause of a transport failure, in a few words."""
-    cur: BaseException | None = exc
-    while cur is not None:
-        if isinstance(cur, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(cur, ssl.SSLCertVerificationError):
-            return "its TLS certificate is not valid"
-        if isinstance(cur, ssl.SSLError):
-            return "TLS failed"
-        if isinstance(cur, socket.gaierror):
-            return "host name not found"
-        cur = cur.__cause__ or cur.__context__
-    return str(exc) or type(exc).__name__
+    return network_cause(exc) or str(exc) or type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -695,12 +676,12 @@ class PageFetcher:
             raise FetchError(f"unsupported content type {mime}")
         length = response.headers.get("content-length", "")
         if length.isdigit() and int(length) > limit:
-            raise FetchError(f"larger than {_size(limit)}")
+            raise FetchError(f"larger than {size_text(limit)}")
         body = bytearray()
         async for chunk in response.aiter_bytes():  # decompressed: a gzip bomb stops here too
             body += chunk
             if len(body) > limit:
-                raise FetchError(f"larger than {_size(limit)}")
+                raise FetchError(f"larger than {size_text(limit)}")
         return _Download(str(response.url), content_type, declared, bytes(body))
 
 

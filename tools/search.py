@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import socket
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -18,7 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tools.text import brief
+from tools.text import brief, network_cause
 
 MAX_URL_CHARS = 2_000
 MAX_TITLE_CHARS = 300
@@ -148,14 +147,7 @@ class DuckDuckGoProvider:
 
 def _connect_cause(exc: BaseException) -> str:
     """Find the root cause of a connection failure, in a few words."""
-    cur: BaseException | None = exc
-    while cur is not None:
-        if isinstance(cur, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(cur, socket.gaierror):
-            return "host name not found"
-        cur = cur.__cause__ or cur.__context__
-    return str(exc) or type(exc).__name__
+    return network_cause(exc) or str(exc) or type(exc).__name__
 
 
 async def _results_json(

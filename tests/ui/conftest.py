@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Browser, Page
 
 from fakes.brain import Brain
 from fakes.openai_server import ScriptedOpenAI
 from fakes.search_server import FakeSearch
 from fakes.ui_server import ROOT, UiServer
 from tests.conftest import SETTING_PREFIXES
+from tests.ui.browsing import TIMEOUT_MS, launch
 
 USERS = "alice:secret1,bob:secret2"
 
@@ -99,3 +101,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     for n, server in enumerate(s for s in shown if isinstance(s, UiServer)):
         if report.failed:
             report.sections.append((f"UI server {n + 1} output", server.tail()))
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """Headless Chromium (Debian's), one per test module."""
+    async for launched in launch():
+        yield launched
+
+
+@pytest.fixture
+async def page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
+    """A fresh window with its own cookies, sized by the module's ``VIEWPORT``."""
+    viewport = getattr(request.module, "VIEWPORT", {"width": 1280, "height": 800})
+    context = await browser.new_context(viewport=viewport, accept_downloads=True)
+    opened = await context.new_page()
+    opened.set_default_timeout(TIMEOUT_MS)
+    try:
+        yield opened
+    finally:
+        await context.close()

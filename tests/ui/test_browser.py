@@ -11,25 +11,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from playwright.async_api import Browser, expect
 
 from fakes.brain import Brain
 from fakes.search_server import FakeSearch
 from fakes.ui_server import ROOT, UiServer
-from tests.ui.browsing import TIMEOUT_MS, launch, needs_chromium, shot, sign_in
+from tests.ui.browsing import TIMEOUT_MS, needs_chromium, shot, sign_in
 
 pytestmark = needs_chromium
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    """Headless Chromium."""
-    async for launched in launch():
-        yield launched
 
 
 async def test_research_approve_reload_and_reopen_from_history(

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Page, expect
 
 from fakes.files import make_docx, make_pdf
 from fakes.ui_server import ROOT, UiServer
-from tests.ui.browsing import TIMEOUT_MS, launch, needs_chromium, shot, sign_in
+from tests.ui.browsing import needs_chromium, shot, sign_in
 from tests.ui.conftest import USERS, running
 
 pytestmark = needs_chromium
@@ -37,23 +37,6 @@ def features_server(
     env = {**ui_env, "ASSISTANT_USERS": USERS, "ASSISTANT_MCP_CONFIG": str(config)}
     with running(env, base) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async for launched in launch():
-        yield launched
-
-
-@pytest.fixture
-async def page(browser: Browser) -> AsyncIterator[Page]:
-    context: BrowserContext = await browser.new_context(viewport=VIEWPORT, accept_downloads=True)
-    opened = await context.new_page()
-    opened.set_default_timeout(TIMEOUT_MS)
-    try:
-        yield opened
-    finally:
-        await context.close()
 
 
 async def send(page: Page, text: str) -> None:

@@ -8,41 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
+from playwright.async_api import Browser, Locator, Page, expect
 
 from assistant.ui.conversation import PLACEHOLDERS
 from fakes.brain import Brain
 from fakes.ui_server import UiServer
-from tests.ui.browsing import TIMEOUT_MS, launch, needs_chromium, seen, shot, sign_in
+from tests.ui.browsing import TIMEOUT_MS, needs_chromium, seen, shot, sign_in
 from tests.ui.conftest import running
 
 pytestmark = needs_chromium
 
 VIEWPORT = {"width": 1280, "height": 800}
 TOPIC = "Research how ocean tides work"
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    """Headless Chromium."""
-    async for launched in launch():
-        yield launched
-
-
-@pytest.fixture
-async def page(browser: Browser) -> AsyncIterator[Page]:
-    """A fresh window (its own cookies)."""
-    context: BrowserContext = await browser.new_context(viewport=VIEWPORT)
-    opened = await context.new_page()
-    opened.set_default_timeout(TIMEOUT_MS)
-    try:
-        yield opened
-    finally:
-        await context.close()
 
 
 async def ask_for_research(page: Page, server: UiServer) -> None:

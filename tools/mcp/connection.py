@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 from collections import deque
 from collections.abc import Coroutine
 from contextlib import AsyncExitStack
@@ -28,6 +27,7 @@ from mcp.types import CONNECTION_CLOSED, PaginatedRequestParams
 from mcp.types import Tool as MCPTool
 
 from tools.mcp.config import ServerConfig
+from tools.text import network_cause
 
 logger = logging.getLogger(__name__)
 
@@ -74,14 +74,7 @@ def cause(exc: BaseException, config: ServerConfig) -> str:
 
 
 def _connect_cause(exc: BaseException) -> str:
-    cur: BaseException | None = exc
-    while cur is not None:
-        if isinstance(cur, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(cur, socket.gaierror):
-            return "host name not found"
-        cur = cur.__cause__ or cur.__context__
-    return _short(str(exc)) or "connection failed"
+    return network_cause(exc) or _short(str(exc)) or "connection failed"
 
 
 class StderrTail:
