@@ -216,6 +216,39 @@ def test_threads_lists_runs_newest_first(cli_env: dict[str, str]) -> None:
     assert lines[1].index("research") == lines[2].index("research") == lines[0].index("KIND")
 
 
+def history_messages(data_dir: Path, thread: str) -> list[tuple[str, str]]:
+    """The messages the browser shows when it reopens ``thread`` (its history rows)."""
+    with sqlite3.connect(data_dir / "chainlit.sqlite") as db:
+        rows = db.execute(
+            'SELECT "type", "output" FROM steps WHERE "threadId" = ? ORDER BY "createdAt"',
+            (thread,),
+        ).fetchall()
+        users = db.execute(
+            'SELECT u."identifier" FROM threads t JOIN users u ON u."id" = t."userId" '
+            'WHERE t."id" = ?',
+            (thread,),
+        ).fetchall()
+    db.close()
+    assert users == [("local",)]  # the browser's local user
+    return rows
+
+
+def test_research_and_chat_are_recorded_in_the_browsers_history(
+    cli_env: dict[str, str], data_dir: Path, brain: Brain
+) -> None:
+    run(["research", "ocean tides", "--yes", "--thread", "r-hist"], cli_env)
+    shown = history_messages(data_dir, "r-hist")
+    assert shown[0] == ("user_message", "ocean tides")
+    assert shown[1][0] == "assistant_message" and shown[1][1].startswith("# A Report")
+    assert len(shown) == 2
+
+    run(["chat", "--thread", "c-hist"], cli_env, stdin="hello\ncalculate 6*7\n")
+    shown = history_messages(data_dir, "c-hist")
+    assert [kind for kind, _ in shown] == ["user_message", "assistant_message"] * 2
+    assert shown[0][1] == "hello" and shown[1][1] == brain.answer
+    assert shown[2][1] == "calculate 6*7" and "42" in shown[3][1]
+
+
 def test_invalid_thread_id(cli_env: dict[str, str]) -> None:
     result = run(["research", "tides", "--yes", "--thread", "bad\x01id"], cli_env)
     assert_one_line_error(result, 2, "Invalid thread id")
