@@ -7,6 +7,7 @@ import re
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -518,6 +519,43 @@ def test_ctrl_c_during_the_live_board_stops_it_cleanly(
     assert len(interrupted) == 1 and "--thread live-stop" in interrupted[0]
     assert interrupted[0].startswith("interrupted")  # on a line of its own, below the board
     assert "Traceback" not in plain
+
+
+FAKE_EDITOR = """
+import pathlib, sys
+path = pathlib.Path(sys.argv[1])
+text = path.read_text()
+head, scissors, help_text = text.partition("# ------------------------ >8 ---")
+assert "## Part 1" in head and "Edit the plan in this format" in help_text, text
+edited = "Title: My tides\\n## Only section\\nWhat tides are.\\n- moon gravity tides\\n"
+path.write_text(edited + "\\n" + scissors + help_text)  # the help stays: it must be ignored
+"""
+
+
+def test_edit_in_the_editor_on_a_terminal(
+    cli_env: dict[str, str], tmp_path: Path, search: FakeSearch
+) -> None:
+    editor = tmp_path / "editor.py"
+    editor.write_text(FAKE_EDITOR)
+    env = {**cli_env, "TERM": "dumb", "EDITOR": f"{sys.executable} {editor}"}
+    process, master = on_a_terminal(["research", "tides", "--thread", "pty-edit"], env)
+    try:
+        read_until(master, "pprove")
+        os.write(master, b"e\n")
+        asked = read_until(master, "run this plan? [y/n]")
+        os.write(master, b"y\n")
+        shown = asked + rest(master)
+        code = process.wait(timeout=30)
+    finally:
+        os.close(master)
+        if process.poll() is None:
+            process.kill()
+    assert code == 0, shown
+    explained = shown.index("Edit the plan in this format")
+    opened = shown.index(f"Opening it in {sys.executable} {editor}", explained)
+    edited = shown.index("The edited plan:", opened)
+    assert "## Only section" in shown[edited:] and "Everything from the line" not in shown[edited:]
+    assert [query for query, *_ in search.requests] == ["moon gravity tides"]
 
 
 def test_out_is_checked_before_anything_is_paid_for(
