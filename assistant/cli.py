@@ -594,10 +594,10 @@ async def _print_document(event: Document, *, full: bool) -> None:
         return
     sys.stdout.write(
         f"\n{_outline(text)}\n\n"
-        f"The report is long ({lines} lines), so it is not printed here: read it in "
-        f"{path.name} in this folder ({path}); it is also in the browser's history "
-        f"(assistant ui), with PDF and Word downloads. To print reports in full, start "
-        f"the chat with: assistant chat --full-reports\n"
+        f"The full report ({lines} lines) is too long to print here: read it in "
+        f"{path.name} in this folder ({path}).\n"
+        "It is also in the browser's history (assistant ui), with PDF and Word downloads.\n"
+        "To print reports in full, start the chat with: assistant chat --full-reports\n"
     )
     sys.stdout.flush()
 
