@@ -6,10 +6,12 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from assistant.engine import Engine
 from assistant.events import Document, FileRef
 from assistant.history import ChatHistory, ensure_history_schema
 from assistant.storage import SqliteDatabase
 from assistant.transcript import Transcript
+from tests.support import both_backends, query
 
 
 async def test_messages_are_recorded_once_the_engine_takes_them(tmp_path: Path) -> None:
@@ -69,3 +71,24 @@ async def test_a_history_that_cannot_be_written_is_told_once_and_left_alone() ->
     assert said[0].startswith("note: the browser's history was not updated: ")
     assert "database is locked" in said[0]
     assert broken.calls == 1
+
+
+@both_backends
+async def test_the_terminals_history_rows_on_either_backend(engine: Engine) -> None:
+    history = engine.storage.history
+    await history.open_thread("t-rows", identifier="local", name="first words")
+    user = await history.add_message("t-rows", "user_message", "first words", author="local")
+    said = await history.add_message("t-rows", "assistant_message", "an answer", author="A")
+    await history.add_files("t-rows", said, [("run/r.md", "r.md", "text/markdown")])
+    await history.open_thread("t-rows", identifier="local", name="not the name")
+    assert await history.user_id("local") == await history.user_id("local")
+    assert [(m.kind, m.text) for m in await history.messages("t-rows")] == [
+        ("user_message", "first words"),
+        ("assistant_message", "an answer"),
+    ]
+    rows = query(engine.settings, "history", 'SELECT "name" FROM threads WHERE "id" = ?', "t-rows")
+    assert rows == [("first words",)]
+    elements = query(engine.settings, "history", 'SELECT "forId", "objectKey" FROM elements')
+    assert elements == [(said, "run/r.md")] and user != said
+    assert await history.delete_thread("t-rows") == ["run/r.md"]
+    assert await history.messages("t-rows") == []
