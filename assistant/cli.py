@@ -18,12 +18,14 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from assistant.engine import Engine
-    from assistant.events import ApprovalNeeded, Event, Progress
+    from assistant.events import ApprovalNeeded, Document, Event
+    from assistant.transcript import Transcript
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -32,6 +34,13 @@ EXIT_REJECTED = 3
 EXIT_INTERRUPTED = 130
 OUT_FORMATS = (".md", ".html", ".pdf", ".docx")
 """What ``--out`` can write (by file extension); the same as ``tools.export.FORMATS``."""
+REPORT_MAX_LINES = 200
+REPORT_MAX_CHARS = 20_000
+"""A report in the chat longer than this is saved to a file instead of printed in full
+(``--full-reports`` prints it anyway): a few screens can be scrolled, a book cannot."""
+SCISSORS = "# ------------------------ >8 ------------------------"
+"""In a file opened in $EDITOR, this line and everything below it is help, ignored (git's
+convention for commit messages)."""
 
 
 class Interrupted(Exception):
@@ -70,8 +79,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-web", action="store_true", help="research the --source documents only"
     )
 
-    chat = commands.add_parser("chat", help="chat in the terminal")
-    chat.add_argument("--thread", help="continue this thread")
+    chat = commands.add_parser(
+        "chat",
+        help="chat in the terminal",
+        description="Chat in the terminal (answers on stdout, progress on stderr). The "
+        "conversation is also kept in the browser's history (assistant ui), and a "
+        "conversation started there can be continued here with --thread.",
+    )
+    chat.add_argument("--thread", help="continue this thread (its id from 'assistant threads')")
+    chat.add_argument(
+        "--full-reports",
+        action="store_true",
+        help=f"print research reports in full, however long (by default a report over "
+        f"{REPORT_MAX_LINES} lines or {REPORT_MAX_CHARS:,} characters is saved as a Markdown "
+        "file in the current folder and only its outline is printed)",
+    )
 
     commands.add_parser("threads", help="list saved threads, newest first")
 
@@ -98,7 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``assistant`` console script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    quiet = logging.StreamHandler()
+    quiet.setLevel(logging.ERROR)  # bm25s sets its own logger to DEBUG when imported
+    logging.basicConfig(
+        level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s", handlers=[quiet]
+    )
     os.umask(0o077)  # everything this process writes is for its owner only
     try:
         if args.command == "ui":
@@ -165,7 +191,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
                 return await _delete(engine, args.thread)
             if args.command == "research":
                 return await _research(engine, args, uploads)
-            return await _chat(engine, args.thread)
+            return await _chat(engine, args.thread, full_reports=args.full_reports)
     finally:
         if tracing is not None:
             await asyncio.to_thread(tracing.shutdown)  # exports the last spans
@@ -355,6 +381,8 @@ async def _research(engine: Engine, args: argparse.Namespace, uploads: list[Any]
     if view is not None and view.info.kind is not ThreadKind.RESEARCH:
         raise WrongKind(thread, view.info.kind)
     result = await engine.research_result(thread, owner=LOCAL_OWNER) if view else None
+    # The report is printed (or written to --out) below, not as the run draws it.
+    face = _Face(_transcript(engine, thread), documents=False, auto_approve=args.yes)
     try:
         if result is not None and result.status is ThreadStatus.DONE:
             _say(f"thread {thread}: the report was already finished")
@@ -375,23 +403,18 @@ async def _research(engine: Engine, args: argparse.Namespace, uploads: list[Any]
                     )
                     for item in added:
                         _say(("added " if item.error is None else "not added: ") + item.line())
+                face.transcript.said(args.topic)
                 events = engine.research(
                     thread, args.topic, owner=LOCAL_OWNER, choices=choices, web=not args.no_web
                 )
-                await _drive(
-                    engine, thread, events, choices, auto_approve=args.yes, documents=False
-                )
+                await _drive(engine, thread, events, choices, face)
             elif view.pending:
                 _say("this research is waiting for your decision on its plan")
-                await _answer(
-                    engine, thread, view.pending, choices, auto_approve=args.yes, documents=False
-                )
+                await _answer(engine, thread, view.pending, choices, face)
             else:
                 _say("continuing where it stopped")
                 events = engine.continue_run(thread, owner=LOCAL_OWNER, choices=choices)
-                await _drive(
-                    engine, thread, events, choices, auto_approve=args.yes, documents=False
-                )
+                await _drive(engine, thread, events, choices, face)
     except asyncio.CancelledError:
         raise Interrupted(resume_hint) from None
     result = await engine.research_result(thread, owner=LOCAL_OWNER)
@@ -425,120 +448,186 @@ async def _write_out(engine: Engine, result: Any, path: Path) -> None:
     await asyncio.to_thread(path.write_bytes, stored.data)
 
 
+# --- drawing a run ---------------------------------------------------------------------
+
+
+@dataclass
+class _Face:
+    """How this command shows a run, and what it keeps of it."""
+
+    transcript: Transcript
+    """Records the conversation in the browser's history."""
+    documents: bool = True
+    """Print finished documents (a report) on stdout as they come."""
+    full_reports: bool = False
+    """Print every document in full, however long."""
+    auto_approve: bool = False
+    """Approve every question without asking (``research --yes``)."""
+
+
+def _transcript(engine: Engine, thread: str) -> Transcript:
+    from assistant.storage import LOCAL_OWNER
+    from assistant.transcript import Transcript
+
+    # The terminal's owner is the browser's local user (``assistant.ui.auth.LOCAL_USER``).
+    return Transcript(engine.storage.history, thread, LOCAL_OWNER, _say)
+
+
 async def _drive(
-    engine: Engine,
-    thread: str,
-    events: AsyncIterator[Event],
-    choices: Any,
-    *,
-    auto_approve: bool = False,
-    documents: bool = True,
+    engine: Engine, thread: str, events: AsyncIterator[Event], choices: Any, face: _Face
 ) -> None:
     """Show a run's events; answer the approvals it asks for, until none is left."""
-    pending = await _show(events, documents=documents)
+    pending = await _show(events, face)
     if pending:
-        await _answer(
-            engine, thread, pending, choices, auto_approve=auto_approve, documents=documents
-        )
+        await _answer(engine, thread, pending, choices, face)
 
 
 async def _answer(
-    engine: Engine,
-    thread: str,
-    pending: list[ApprovalNeeded],
-    choices: Any,
-    *,
-    auto_approve: bool = False,
-    documents: bool = True,
+    engine: Engine, thread: str, pending: list[ApprovalNeeded], choices: Any, face: _Face
 ) -> None:
     from assistant import approvals
     from assistant.storage import LOCAL_OWNER
 
     while pending:
         answers = {
-            item.interrupt_id: approvals.approve() if auto_approve else await _ask(item)
+            item.interrupt_id: approvals.approve() if face.auto_approve else await _ask(item)
             for item in pending
         }
         resumed = engine.resume(thread, answers, owner=LOCAL_OWNER, choices=choices)
-        pending = await _show(resumed, documents=documents)
+        pending = await _show(resumed, face)
 
 
 class _Screen:
-    """What the terminal has shown of the running tool work (progress lines on stderr)."""
+    """What the terminal has shown of the running tool work (progress on stderr)."""
 
     def __init__(self) -> None:
+        from assistant.terminal import progress_view
+
         self.started = time.monotonic()
-        self.states: dict[tuple[str, str], str] = {}
         self.activities: set[tuple[str, str]] = set()
+        self.progress = progress_view(self.say)
 
     def say(self, text: str) -> None:
         _say(f"[{time.monotonic() - self.started:5.1f}s] {text}")
 
-    def board(self, event: Progress) -> None:
-        """One line per item that starts or ends."""
-        from assistant.events import FINISHED_STATES, State
 
-        total = len(event.items)
-        for number, item in enumerate(event.items, 1):
-            key = (event.call_id, item.label)
-            was, now = self.states.get(key), item.state.value
-            if was == now:
-                continue
-            self.states[key] = now
-            note = f" ({item.note})" if item.note else ""
-            if item.state is State.SEARCHING:
-                self.say(f"started {number}/{total}: {item.label}")
-            elif item.state is State.KEPT and was is None:
-                self.say(f"kept from before {number}/{total}: {item.label}")
-            elif item.state in FINISHED_STATES and item.state is not State.KEPT:
-                self.say(f"{event.finished} of {total} done: {item.label} — {now}{note}")
-
-
-async def _show(events: AsyncIterator[Event], *, documents: bool = True) -> list[ApprovalNeeded]:
+async def _show(events: AsyncIterator[Event], face: _Face) -> list[ApprovalNeeded]:
     """Draw every event; return the approvals the run stopped for.
 
-    ``documents``: print finished documents (a report) on stdout as they come.
+    A live progress board is stopped before anything else is printed on stdout, before a
+    question, and however the run ends (Ctrl-C included).
     """
     from assistant import events as ev
     from assistant.text import brief
 
     screen = _Screen()
+    progress = screen.progress
     asked: list[ev.ApprovalNeeded] = []
-    streamed = False
-    async for event in events:
-        match event:
-            case ev.Token(text=text):
-                sys.stdout.write(text)
-                sys.stdout.flush()
-                streamed = True
-            case ev.Answer(text=text):
-                if not streamed:
+    streamed = ""
+    try:
+        async for event in events:
+            await face.transcript.flush()  # the engine took the person's message
+            match event:
+                case ev.Token(text=text):
+                    progress.close()
                     sys.stdout.write(text)
-                sys.stdout.write("\n")
-                sys.stdout.flush()
-                streamed = False
-            case ev.ToolStarted(label=label, args=args):
-                _say(f"→ {label} {brief(str(args), 120)}")
-            case ev.ToolFinished(outcome=outcome, summary=summary, undo=undo):
-                mark = {"done": "←", "failed": "✗", "declined": "–"}[outcome.value]
-                hint = f" (undo: assistant memories --forget {undo.key})" if undo else ""
-                _say(f"{mark} {summary}{hint}")
-            case ev.Notice(text=text):
-                _say(f"! {text}")
-            case ev.Activity(call_id=call_id, key=key, title=title, state=state):
-                if (call_id, key) not in screen.activities and state is ev.State.RUNNING:
-                    screen.activities.add((call_id, key))
-                    screen.say(f"{title}…")
-            case ev.Progress():
-                screen.board(event)
-            case ev.Document(title=title, markdown=markdown):
-                screen.say(f"ready: {title}")
-                if documents:
-                    sys.stdout.write(f"\n{markdown}\n")
                     sys.stdout.flush()
-            case ev.ApprovalNeeded():
-                asked.append(event)
+                    streamed += text
+                case ev.Answer(text=text):
+                    progress.close()
+                    if not streamed:
+                        sys.stdout.write(text)
+                    sys.stdout.write("\n")
+                    sys.stdout.flush()
+                    streamed = ""
+                    await face.transcript.answer(text)
+                case ev.ToolStarted(label=label, args=args):
+                    _say(f"→ {label} {brief(str(args), 120)}")
+                case ev.ToolFinished(call_id=call_id, outcome=outcome, summary=summary, undo=undo):
+                    if progress.covers(call_id):
+                        progress.close()
+                    mark = {"done": "←", "failed": "✗", "declined": "–"}[outcome.value]
+                    hint = f" (undo: assistant memories --forget {undo.key})" if undo else ""
+                    _say(f"{mark} {summary}{hint}")
+                case ev.Notice(text=text):
+                    _say(f"! {text}")
+                case ev.Activity(call_id=call_id, key=key, title=title, state=state):
+                    if (call_id, key) not in screen.activities and state is ev.State.RUNNING:
+                        screen.activities.add((call_id, key))
+                        if not progress.covers(call_id):  # else the board shows it
+                            screen.say(f"{title}…")
+                case ev.Progress():
+                    progress.update(event)
+                case ev.Document():
+                    progress.close()
+                    screen.say(f"ready: {event.title}")
+                    await face.transcript.document(event)
+                    if face.documents:
+                        await _print_document(event, full=face.full_reports)
+                case ev.ApprovalNeeded():
+                    progress.close()
+                    asked.append(event)
+    finally:
+        progress.close()
+    await face.transcript.flush()
+    if streamed:  # the run ended before the answer was complete
+        await face.transcript.answer(streamed)
     return asked
+
+
+async def _print_document(event: Document, *, full: bool) -> None:
+    """A document on stdout: in full if short (or ``full``), else saved to a file in the
+    current folder, its outline printed with where to read the rest."""
+    text = event.markdown
+    lines = text.count("\n") + 1
+    if full or (lines <= REPORT_MAX_LINES and len(text) <= REPORT_MAX_CHARS):
+        sys.stdout.write(f"\n{text}\n")
+        sys.stdout.flush()
+        return
+    name = next((ref.name for ref in event.files if ref.name.endswith(".md")), "report.md")
+    try:
+        path = await asyncio.to_thread(_save_new, Path.cwd(), name, text)
+    except OSError as exc:
+        _say(f"could not save the report in this folder ({exc.strerror or exc}); printing it")
+        sys.stdout.write(f"\n{text}\n")
+        sys.stdout.flush()
+        return
+    sys.stdout.write(
+        f"\n{_outline(text)}\n\n"
+        f"The full report ({lines} lines) is too long to print here: read it in "
+        f"{path.name} in this folder ({path}).\n"
+        "It is also in the browser's history (assistant ui), with PDF and Word downloads.\n"
+        "To print reports in full, start the chat with: assistant chat --full-reports\n"
+    )
+    sys.stdout.flush()
+
+
+def _save_new(folder: Path, name: str, text: str) -> Path:
+    """Write ``text`` to a new file ``name`` in ``folder`` (``name-2.md``... if taken)."""
+    base = Path(Path(name).name)  # a bare file name, whatever the document calls itself
+    for number in range(1, 1000):
+        path = folder / (base.name if number == 1 else f"{base.stem}-{number}{base.suffix}")
+        try:
+            with path.open("x", encoding="utf-8") as handle:
+                handle.write(text)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"{folder}/{base.stem}-*{base.suffix}: too many reports here")
+
+
+def _outline(markdown: str) -> str:
+    """A long report's title, first paragraph and headings, for the terminal."""
+    from assistant.text import brief
+
+    blocks = [block.strip() for block in markdown.split("\n\n") if block.strip()]
+    kept = blocks[:1]
+    if len(blocks) > 1 and not blocks[1].startswith("#"):
+        kept.append(brief(blocks[1], 600))
+    headings = [b.lstrip("#").strip() for b in blocks if b.startswith("## ")]
+    if headings:
+        kept.append("Contents: " + " · ".join(headings))
+    return "\n\n".join(kept)
 
 
 # --- asking at the terminal ------------------------------------------------------------
@@ -578,9 +667,16 @@ async def _read_line(prompt: str) -> str | None:
     return None if line == "" else line.rstrip("\n")
 
 
+def _input_ended() -> Interrupted:
+    return Interrupted(
+        "the input ended while an answer was expected (approve, edit, reject or "
+        "feedback); run the same command again to answer"
+    )
+
+
 async def _ask(approval: ApprovalNeeded) -> dict[str, Any]:
     """Ask the person to approve, edit, reject or give feedback on one action."""
-    from assistant import approvals, editing
+    from assistant import approvals
 
     request = approval.request
     if request.error:
@@ -594,13 +690,11 @@ async def _ask(approval: ApprovalNeeded) -> dict[str, Any]:
         "respond": "[f]eedback",
     }
     menu = ", ".join(names[v] for v in choices.values() if v in request.allowed)
+    draft: str | None = None  # the last edit, offered again if it was not used
     while True:
         line = await _read_line(f"{menu}? ")
         if line is None:
-            raise Interrupted(
-                "the input ended while an answer was expected (approve, edit, reject or "
-                "feedback); run the same command again to answer"
-            )
+            raise _input_ended()
         choice = choices.get(line.strip().lower()[:1])
         if choice not in request.allowed:
             _say("please answer with one of the letters shown")
@@ -614,21 +708,57 @@ async def _ask(approval: ApprovalNeeded) -> dict[str, Any]:
             if feedback and feedback.strip():
                 return approvals.respond(feedback.strip())
         else:
-            _say(editing.HELP[request.edit_format])
-            text = await _edit_text(editing.to_text(request))
-            try:
-                args = editing.from_text(request, text)
-            except ValueError as exc:
-                _say(f"could not use that edit: {exc}")
-                continue
-            return approvals.edit(request.action.name, args)
+            args, draft = await _edit(request, draft)
+            if args is not None:
+                return approvals.edit(request.action.name, args)
+            _say(f"back to the question ({menu}); [e]dit starts from your last edit")
 
 
-async def _edit_text(text: str) -> str:
+async def _edit(request: Any, draft: str | None) -> tuple[dict[str, Any] | None, str]:
+    """Let the person edit the request's arguments as text, show the result and have them
+    confirm it. ``(arguments, text)``, or ``(None, text)`` to go back to the question."""
+    from assistant import editing
+
+    what = editing.NOUNS[request.edit_format]
+    _say(f"\n{editing.HELP[request.edit_format]}")
+    text = await _edit_text(draft if draft is not None else editing.to_text(request), request)
+    try:
+        args = editing.from_text(request, text)
+    except ValueError as exc:
+        _say(f"could not use that edit: {exc}")
+        return None, text
+    _say(f"\nThe edited {what}:\n\n{editing.to_text(request, args).rstrip()}\n")
+    while True:
+        line = await _read_line(f"{editing.CONFIRM[request.edit_format]} [y/n] ")
+        if line is None:
+            raise _input_ended()
+        answer = line.strip().lower()[:1]
+        if answer == "y":
+            return args, text
+        if answer == "n":
+            return None, text
+        _say("please answer y or n")
+
+
+async def _edit_text(text: str, request: Any) -> str:
     """Edit ``text`` in $EDITOR on a terminal, or read it from stdin up to a lone '.'."""
+    from assistant import editing
+
     if sys.stdin.isatty():
-        return await asyncio.to_thread(_edit_in_editor, text)
-    _say(text)
+        editor = os.environ.get("EDITOR", "vi")
+        _say(
+            f"Opening it in {editor} (set $EDITOR to choose another editor): save and quit "
+            "to go on; the help at the bottom of the file is ignored."
+        )
+        help_text = "\n".join(f"# {line}" for line in _wrap(editing.HELP[request.edit_format]))
+        edited = await asyncio.to_thread(
+            _edit_in_editor,
+            f"{text.rstrip()}\n\n{SCISSORS}\n# Everything from the line above down is "
+            f"ignored.\n{help_text}\n",
+            editor,
+        )
+        return edited.split(SCISSORS, 1)[0]
+    _say(f"\n{text.rstrip()}\n")
     _say("Type the edited text in the same format, then a line with a single '.':")
     lines: list[str] = []
     while (line := await _read_line("")) is not None and line.strip() != ".":
@@ -636,7 +766,13 @@ async def _edit_text(text: str) -> str:
     return "\n".join(lines)
 
 
-def _edit_in_editor(text: str) -> str:
+def _wrap(text: str, width: int = 78) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width)
+
+
+def _edit_in_editor(text: str, editor: str) -> str:
     import shlex
     import subprocess
     import tempfile
@@ -645,7 +781,7 @@ def _edit_in_editor(text: str) -> str:
         handle.write(text)
     path = Path(handle.name)
     try:
-        subprocess.run([*shlex.split(os.environ.get("EDITOR", "vi")), str(path)], check=False)
+        subprocess.run([*shlex.split(editor), str(path)], check=False)
         return path.read_text(encoding="utf-8")
     finally:
         path.unlink(missing_ok=True)
@@ -654,16 +790,18 @@ def _edit_in_editor(text: str) -> str:
 # --- chat ------------------------------------------------------------------------------
 
 
-async def _chat(engine: Engine, thread: str | None) -> int:
+async def _chat(engine: Engine, thread: str | None, *, full_reports: bool = False) -> int:
     from assistant.engine import new_thread_id
-    from assistant.errors import AssistantError, describe
-    from assistant.storage import LOCAL_OWNER, ThreadKind, WrongKind
+    from assistant.errors import AssistantError, InputError, describe
+    from assistant.storage import LOCAL_OWNER, AlreadyDecided, ThreadBusy, ThreadKind, WrongKind
 
+    refused = (ThreadBusy, AlreadyDecided, InputError)  # the run changed nothing
     thread = thread or new_thread_id()
     hint = f"continue with 'assistant chat --thread {thread}'"
     if isinstance(sys.stdin, io.TextIOWrapper):
         sys.stdin.reconfigure(errors="replace")  # undecodable bytes must not end the chat
     _say(f"thread {thread} — type a message; end with Ctrl-D")
+    face = _Face(_transcript(engine, thread), full_reports=full_reports)
     failed = False
     try:
         if await engine.exists(thread, owner=LOCAL_OWNER):
@@ -672,26 +810,30 @@ async def _chat(engine: Engine, thread: str | None) -> int:
                 raise WrongKind(thread, view.info.kind)
             if view.pending:
                 _say("this thread has an approval waiting from an earlier session")
-                await _answer(engine, thread, view.pending, None)
+                await _answer(engine, thread, view.pending, None, face)
             elif view.unfinished:
                 _say("the last turn of this thread was interrupted; finishing it")
-                await _drive(engine, thread, engine.continue_run(thread, owner=LOCAL_OWNER), None)
+                events = engine.continue_run(thread, owner=LOCAL_OWNER)
+                await _drive(engine, thread, events, None, face)
         interactive = sys.stdin.isatty()
         while (line := await _read_line("you> " if interactive else "")) is not None:
             if not line.strip():
                 if interactive:
                     _say("(empty message: type something)")
                 continue
+            face.transcript.said(line)
             try:
-                await _drive(engine, thread, engine.chat(thread, line, owner=LOCAL_OWNER), None)
+                events = engine.chat(thread, line, owner=LOCAL_OWNER)
+                await _drive(engine, thread, events, None, face)
                 failed = False
             except Interrupted:
                 raise
-            except AssistantError as exc:
-                _say(f"error: {exc}")
-                failed = True
             except Exception as exc:
-                _say(f"error: {describe(exc)}")
+                if isinstance(exc, refused):
+                    face.transcript.drop()
+                else:
+                    await face.transcript.flush()  # the agent has it: so does the history
+                _say(f"error: {exc if isinstance(exc, AssistantError) else describe(exc)}")
                 failed = True
     except asyncio.CancelledError:
         raise Interrupted(hint) from None

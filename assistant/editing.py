@@ -21,11 +21,15 @@ HELP = {
     ),
     "json": "Edit the arguments as one JSON object.",
 }
+NOUNS = {"plan": "plan", "json": "arguments"}
+"""What the edited text is, in a sentence ("The edited plan:")."""
+CONFIRM = {"plan": "run this plan?", "json": "run with these arguments?"}
+"""The question that confirms an edit before it is sent."""
 
 
-def to_text(request: ApprovalRequest) -> str:
-    """The request's arguments in its edit format."""
-    args = request.action.args
+def to_text(request: ApprovalRequest, args: dict[str, Any] | None = None) -> str:
+    """The request's arguments (or edited ``args``) in its edit format."""
+    args = request.action.args if args is None else args
     if request.edit_format == "plan":
         return plan_to_text(args)
     return json.dumps(args, indent=2, ensure_ascii=False)

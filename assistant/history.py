@@ -8,12 +8,30 @@ newer Chainlit writes, so an old ``chainlit.sqlite`` (or, on PostgreSQL, the sch
 ``chainlit/data/sql_alchemy.py``).
 
 This module imports nothing of Chainlit: the engine uses it to delete a conversation's
-history with the rest of it, wherever the deletion starts (the UI or ``assistant delete``).
+history with the rest of it, wherever the deletion starts (the UI or ``assistant delete``),
+and the terminal records its conversations here (``open_thread``, ``add_message``,
+``add_files``) in the rows Chainlit itself writes, so the browser's sidebar lists them and
+reopening one shows its messages. Plain SQL with ``?`` placeholders, as the rest of
+``assistant.storage``.
 """
 
 from __future__ import annotations
 
+import datetime
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
 from assistant.storage.db import Database
+from tools.text import brief
+
+MessageKind = Literal["user_message", "assistant_message"]
+USER_MESSAGE: MessageKind = "user_message"
+ASSISTANT_MESSAGE: MessageKind = "assistant_message"
+ASSISTANT_AUTHOR = "Assistant"
+"""The author of the assistant's messages: Chainlit's ``[UI] name`` (``.chainlit/config.toml``)."""
+THREAD_NAME_CHARS = 80
 
 TABLES: dict[str, dict[str, str]] = {
     "users": {
@@ -118,6 +136,22 @@ async def ensure_history_schema(db: Database) -> list[str]:
     return added
 
 
+def timestamp() -> str:
+    """Now, as Chainlit writes a step's ``createdAt`` (UTC ISO 8601 with a ``Z``), always
+    with microseconds so that text order is time order."""
+    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+    return now.isoformat(timespec="microseconds") + "Z"
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message of a conversation's history, as the browser shows it."""
+
+    kind: str
+    author: str
+    text: str
+
+
 class ChatHistory:
     """The chat history tables on one database."""
 
@@ -142,6 +176,73 @@ class ChatHistory:
             await tx.execute('DELETE FROM steps WHERE "threadId" = ?', (thread_id,))
             await tx.execute('DELETE FROM threads WHERE "id" = ?', (thread_id,))
         return [str(row[0]) for row in rows]
+
+    async def user_id(self, identifier: str) -> str:
+        """The history id of the person signed in as ``identifier``, created if new (the
+        row Chainlit's ``create_user`` writes; Chainlit keeps its id when it signs them in)."""
+        await self.db.execute(
+            'INSERT INTO users ("id", "identifier", "metadata", "createdAt") VALUES (?, ?, ?, ?) '
+            'ON CONFLICT ("identifier") DO NOTHING',
+            (str(uuid.uuid4()), identifier, "{}", timestamp()),
+        )
+        row = await self.db.fetchone('SELECT "id" FROM users WHERE "identifier" = ?', (identifier,))
+        if row is None:  # pragma: no cover - the row was just written
+            raise LookupError(f"no history user {identifier!r}")
+        return str(row[0])
+
+    async def open_thread(self, thread_id: str, *, identifier: str, name: str) -> None:
+        """Make sure ``thread_id`` is in ``identifier``'s history, named ``name``.
+
+        A thread the browser started keeps its name and author; a row Chainlit made
+        without them (it writes the bare row first) gets them.
+        """
+        user = await self.user_id(identifier)
+        await self.db.execute(
+            'INSERT INTO threads ("id", "createdAt", "name", "userId", "userIdentifier", '
+            '"metadata") VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET '
+            '"name" = COALESCE(threads."name", excluded."name"), '
+            '"userId" = COALESCE(threads."userId", excluded."userId"), '
+            '"userIdentifier" = COALESCE(threads."userIdentifier", excluded."userIdentifier")',
+            (thread_id, timestamp(), brief(name, THREAD_NAME_CHARS), user, identifier, "{}"),
+        )
+
+    async def add_message(
+        self, thread_id: str, kind: MessageKind, text: str, *, author: str
+    ) -> str:
+        """Append a message step (``user_message`` or ``assistant_message``) with the
+        columns Chainlit writes for one; return its id. ``text`` must already be safe to
+        show (``assistant.text.safe_markdown``)."""
+        step_id = str(uuid.uuid4())
+        now = timestamp()
+        await self.db.execute(
+            'INSERT INTO steps ("id", "name", "type", "threadId", "streaming", '
+            '"waitForAnswer", "isError", "metadata", "output", "createdAt", "start", "end", '
+            '"generation") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+            (step_id, author, kind, thread_id, False, False, False, "{}", text, now, now, now,
+             "{}"),
+        )  # fmt: skip
+        return step_id
+
+    async def add_files(
+        self, thread_id: str, step_id: str, files: Sequence[tuple[str, str, str]]
+    ) -> None:
+        """Attach stored files ``(key, name, mime)`` to a message as downloads: rows that
+        point at the engine's file store (the UI serves them to their owner)."""
+        for key, name, mime in files:
+            await self.db.execute(
+                'INSERT INTO elements ("id", "threadId", "type", "name", "display", '
+                '"objectKey", "forId", "mime") VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+                (str(uuid.uuid4()), thread_id, "file", name, "inline", key, step_id, mime),
+            )
+
+    async def messages(self, thread_id: str) -> list[Message]:
+        """The thread's messages in order (what reopening it in the browser shows)."""
+        rows = await self.db.fetchall(
+            'SELECT "type", "name", "output" FROM steps WHERE "threadId" = ? AND "type" IN '
+            '(?, ?) ORDER BY "createdAt"',
+            (thread_id, USER_MESSAGE, ASSISTANT_MESSAGE),
+        )
+        return [Message(str(kind), str(name), str(text or "")) for kind, name, text in rows]
 
     async def identifier_of(self, user_id: str) -> str | None:
         """The sign-in name of the user whose history id is ``user_id``."""

@@ -42,6 +42,9 @@ class Brain:
     seen_feedback: list[str] = field(default_factory=list)
     section_delay: dict[str, float] = field(default_factory=dict)
     """Extra seconds before answering the worker of the section with this name."""
+    section_repeat: int = 1
+    """Each section says its sentences this many times, in as many paragraphs (a long
+    report)."""
 
     def __call__(self, request: ChatRequest) -> Reply:
         """Reply to one chat-completions request."""
@@ -93,6 +96,7 @@ class Brain:
         if self.unsupported_claim and sources:
             claims.append(f"{UNSUPPORTED} [{min(sources)}].")
         text = " ".join(claims) or "Nothing could be found."
+        text = "\n\n".join([text] * self.section_repeat)
         count = len(sources)
         if self.invent_citation:
             text += f" An invented claim [{count + 5}]."

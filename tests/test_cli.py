@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -21,7 +23,11 @@ from tests.support import both_backends, cited_numbers, query
 
 
 def run(
-    args: list[str], env: dict[str, str], stdin: str = "", timeout: float = 60
+    args: list[str],
+    env: dict[str, str],
+    stdin: str = "",
+    timeout: float = 60,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*assistant_command(), *args],
@@ -31,6 +37,7 @@ def run(
         text=True,
         timeout=timeout,
         check=False,
+        cwd=cwd,
     )
 
 
@@ -68,6 +75,18 @@ def test_research_yes_writes_report(
     assert cited_numbers(report) == set(range(1, len(sources) + 1))
     assert "started 1/3: Part 1" in result.stderr
     assert "3 of 3 done: " in result.stderr
+
+
+def test_progress_is_plain_lines_when_stderr_is_not_a_terminal(cli_env: dict[str, str]) -> None:
+    result = run(["research", "ocean tides", "--yes"], cli_env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert any(line.endswith("] started 1/3: Part 1") for line in lines)
+    assert any(line.endswith("] 3 of 3 done: Part 3 — done (3 sources)") for line in lines) or (
+        "3 of 3 done: " in result.stderr
+    )
+    assert "\x1b[" not in result.stderr  # no colours, no cursor movement
+    assert "DEBUG" not in result.stderr  # a library's debug logging stays out of it
 
 
 def test_research_to_stdout(cli_env: dict[str, str]) -> None:
@@ -123,12 +142,41 @@ def test_plan_approved_at_the_terminal(cli_env: dict[str, str]) -> None:
     assert "## Part 3" in result.stdout
 
 
+EDITED_PLAN = "Title: My tides\n## Only section\nWhat tides are.\n- moon gravity tides\n.\n"
+
+
 def test_plan_edited_at_the_terminal(cli_env: dict[str, str], search: FakeSearch) -> None:
-    edited = "Title: My tides\n## Only section\nWhat tides are.\n- moon gravity tides\n.\n"
-    result = run(["research", "tides"], cli_env, stdin="e\n" + edited)
+    result = run(["research", "tides"], cli_env, stdin="e\n" + EDITED_PLAN + "y\n")
     assert result.returncode == 0, result.stderr
     assert "## Only section" in result.stdout and "## Part 1" not in result.stdout
     assert [query for query, *_ in search.requests] == ["moon gravity tides"]
+
+
+def test_an_edit_is_explained_shown_and_confirmed_before_it_is_sent(
+    cli_env: dict[str, str], search: FakeSearch
+) -> None:
+    stdin = "e\n" + EDITED_PLAN + "n\n" + "a\n"  # see the edit, say no, approve the original
+    result = run(["research", "tides"], cli_env, stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    err = result.stderr
+    explained = err.index("Edit the plan in this format: a 'Title:' line")
+    current = err.index("## Part 1\nAspect 1 of tides.\n- tides aspect 1", explained)
+    asked_for_text = err.index("then a line with a single '.'", current)
+    shown = err.index("The edited plan:\n\nTitle: My tides\n\n## Only section\n", asked_for_text)
+    confirm = err.index("run this plan? [y/n]", shown)
+    assert err.index("back to the question", confirm)
+    assert "## Part 1" in result.stdout  # "n" sent nothing: the original plan ran
+    assert sorted(query for query, *_ in search.requests) == [
+        f"tides aspect {i}" for i in (1, 2, 3)
+    ]
+
+
+def test_an_edit_that_cannot_be_used_says_why_and_asks_again(cli_env: dict[str, str]) -> None:
+    stdin = "e\nTitle: T\nstray text\n.\n" + "a\n"
+    result = run(["research", "tides"], cli_env, stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    assert "could not use that edit: text before the first '## Section' heading" in result.stderr
+    assert "run this plan?" not in result.stderr
 
 
 def test_plan_feedback_replans(cli_env: dict[str, str], llm: ScriptedOpenAI) -> None:
@@ -169,6 +217,39 @@ def test_threads_lists_runs_newest_first(cli_env: dict[str, str]) -> None:
     assert lines[1].index("research") == lines[2].index("research") == lines[0].index("KIND")
 
 
+def history_messages(data_dir: Path, thread: str) -> list[tuple[str, str]]:
+    """The messages the browser shows when it reopens ``thread`` (its history rows)."""
+    with sqlite3.connect(data_dir / "chainlit.sqlite") as db:
+        rows = db.execute(
+            'SELECT "type", "output" FROM steps WHERE "threadId" = ? ORDER BY "createdAt"',
+            (thread,),
+        ).fetchall()
+        users = db.execute(
+            'SELECT u."identifier" FROM threads t JOIN users u ON u."id" = t."userId" '
+            'WHERE t."id" = ?',
+            (thread,),
+        ).fetchall()
+    db.close()
+    assert users == [("local",)]  # the browser's local user
+    return rows
+
+
+def test_research_and_chat_are_recorded_in_the_browsers_history(
+    cli_env: dict[str, str], data_dir: Path, brain: Brain
+) -> None:
+    run(["research", "ocean tides", "--yes", "--thread", "r-hist"], cli_env)
+    shown = history_messages(data_dir, "r-hist")
+    assert shown[0] == ("user_message", "ocean tides")
+    assert shown[1][0] == "assistant_message" and shown[1][1].startswith("# A Report")
+    assert len(shown) == 2
+
+    run(["chat", "--thread", "c-hist"], cli_env, stdin="hello\ncalculate 6*7\n")
+    shown = history_messages(data_dir, "c-hist")
+    assert [kind for kind, _ in shown] == ["user_message", "assistant_message"] * 2
+    assert shown[0][1] == "hello" and shown[1][1] == brain.answer
+    assert shown[2][1] == "calculate 6*7" and "42" in shown[3][1]
+
+
 def test_invalid_thread_id(cli_env: dict[str, str]) -> None:
     result = run(["research", "tides", "--yes", "--thread", "bad\x01id"], cli_env)
     assert_one_line_error(result, 2, "Invalid thread id")
@@ -189,6 +270,44 @@ def test_chat_approves_research_from_the_pipe(cli_env: dict[str, str]) -> None:
     # the report itself is printed, in full, not a server path
     assert "# A Report" in result.stdout and "## Sources" in result.stdout
     assert "saved to" not in result.stdout
+
+
+def test_chat_saves_a_long_report_and_says_where_and_how_to_print_it(
+    cli_env: dict[str, str], brain: Brain, tmp_path: Path
+) -> None:
+    brain.section_repeat = 40  # each section says its sentences 40 times: over 20,000 characters
+    folder = tmp_path / "work"
+    folder.mkdir()
+    result = run(["chat"], cli_env, stdin="research tides\na\n", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    saved = folder / "a-report.md"
+    report = saved.read_text()
+    assert report.startswith("# A Report") and "## Sources" in report and len(report) > 20_000
+    out = result.stdout
+    assert "## Sources" not in out and "# A Report" in out  # the outline, not the report
+    assert "Contents: Part 1 · Part 2 · Part 3" in out
+    assert f"read it in a-report.md in this folder ({saved})" in out
+    assert "assistant chat --full-reports" in out
+
+    again = run(["chat"], cli_env, stdin="research tides\na\n", cwd=folder)
+    assert (folder / "a-report-2.md").exists()  # never overwrites an earlier report
+    assert "a-report-2.md" in again.stdout
+
+
+def test_chat_full_reports_prints_a_long_report_in_full(
+    cli_env: dict[str, str], brain: Brain, tmp_path: Path
+) -> None:
+    brain.section_repeat = 40
+    result = run(["chat", "--full-reports"], cli_env, stdin="research tides\na\n", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "# A Report" in result.stdout and "## Sources" in result.stdout
+    assert len(result.stdout) > 20_000
+    assert not list(tmp_path.glob("*.md"))
+
+
+def test_chat_help_documents_full_reports(cli_env: dict[str, str]) -> None:
+    result = run(["chat", "--help"], cli_env)
+    assert "--full-reports" in result.stdout and "200 lines" in result.stdout
 
 
 def test_chat_model_error_is_one_line(cli_env: dict[str, str]) -> None:
@@ -354,6 +473,89 @@ def test_one_ctrl_c_at_a_prompt_ends_the_process(
     interrupted = [line for line in shown.splitlines() if "interrupted" in line]
     assert len(interrupted) == 1, shown
     assert "--thread" in interrupted[0]
+
+
+def test_research_progress_is_a_live_board_on_a_terminal(cli_env: dict[str, str]) -> None:
+    env = {**cli_env, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "40"}
+    process, master = on_a_terminal(["research", "ocean tides", "--yes"], env)
+    try:
+        shown = rest(master)
+        code = process.wait(timeout=30)
+    finally:
+        os.close(master)
+    assert code == 0, shown
+    assert "\x1b[2K" in shown and "\x1b[1A" in shown  # redrawn in place
+    assert "started 1/3" not in shown  # no plain lines on a terminal
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown).replace("\r", "\n")
+    last = plain[plain.rindex("Researching: A Report") :]
+    assert last.startswith("Researching: A Report · 3 of 3 done · 0:0")
+    assert re.search(r"^3\. ✓ Part 3 +done +0:0\d  3 sources$", last, re.M), last
+    assert "Report ready: 3 sections of 3" in last
+    assert "## Sources" in plain  # the report, once the board is done
+    assert plain.index("ready: A Report") > plain.rindex("3 of 3 done")
+
+
+def test_ctrl_c_during_the_live_board_stops_it_cleanly(
+    cli_env: dict[str, str], brain: Brain
+) -> None:
+    brain.section_delay = {f"Part {i}": 20.0 for i in (1, 2, 3)}
+    env = {**cli_env, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "40"}
+    process, master = on_a_terminal(["research", "tides", "--yes", "--thread", "live-stop"], env)
+    try:
+        read_until(master, "writing")  # the workers are waiting for the model
+        os.write(master, b"\x03")
+        code = process.wait(timeout=10)
+        shown = rest(master)
+    finally:
+        os.close(master)
+        if process.poll() is None:
+            process.kill()
+    assert code == 130
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown).replace("\r", "\n")
+    last = plain[plain.rindex("Researching: A Report") :]
+    assert re.search(r"^1\. ■ Part 1 +stopped", last, re.M), last
+    assert "\x1b[?25h" in shown  # the cursor is back
+    interrupted = [line for line in plain.splitlines() if "interrupted" in line]
+    assert len(interrupted) == 1 and "--thread live-stop" in interrupted[0]
+    assert interrupted[0].startswith("interrupted")  # on a line of its own, below the board
+    assert "Traceback" not in plain
+
+
+FAKE_EDITOR = """
+import pathlib, sys
+path = pathlib.Path(sys.argv[1])
+text = path.read_text()
+head, scissors, help_text = text.partition("# ------------------------ >8 ---")
+assert "## Part 1" in head and "Edit the plan in this format" in help_text, text
+edited = "Title: My tides\\n## Only section\\nWhat tides are.\\n- moon gravity tides\\n"
+path.write_text(edited + "\\n" + scissors + help_text)  # the help stays: it must be ignored
+"""
+
+
+def test_edit_in_the_editor_on_a_terminal(
+    cli_env: dict[str, str], tmp_path: Path, search: FakeSearch
+) -> None:
+    editor = tmp_path / "editor.py"
+    editor.write_text(FAKE_EDITOR)
+    env = {**cli_env, "TERM": "dumb", "EDITOR": f"{sys.executable} {editor}"}
+    process, master = on_a_terminal(["research", "tides", "--thread", "pty-edit"], env)
+    try:
+        read_until(master, "pprove")
+        os.write(master, b"e\n")
+        asked = read_until(master, "run this plan? [y/n]")
+        os.write(master, b"y\n")
+        shown = asked + rest(master)
+        code = process.wait(timeout=30)
+    finally:
+        os.close(master)
+        if process.poll() is None:
+            process.kill()
+    assert code == 0, shown
+    explained = shown.index("Edit the plan in this format")
+    opened = shown.index(f"Opening it in {sys.executable} {editor}", explained)
+    edited = shown.index("The edited plan:", opened)
+    assert "## Only section" in shown[edited:] and "Everything from the line" not in shown[edited:]
+    assert [query for query, *_ in search.requests] == ["moon gravity tides"]
 
 
 def test_out_is_checked_before_anything_is_paid_for(

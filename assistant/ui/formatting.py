@@ -1,4 +1,5 @@
-"""Markdown for the chat: the live progress board, the report, notes on decisions.
+"""Markdown for the chat: the live progress board, notes on decisions (the words for
+each state and the report as chat Markdown are shared with the terminal: ``presentation``).
 
 Pure functions of the engine's data, so they are tested without a server. Everything a
 model or a web page wrote passes through ``safe_markdown`` before it is shown.
@@ -10,46 +11,10 @@ import json
 import re
 from typing import Any
 
-from assistant.events import Progress, State
-from assistant.text import escape, escape_code, link_target, plural, safe_markdown
-
-_SOURCE_LINE = re.compile(r"^\[(\d+)\] (.*) — (https?://\S+)$")
-_DOCUMENT_LINE = re.compile(r"^\[(\d+)\] (.+)$")
-"""A source line of a document (no URL): ``[n] notes.pdf, page 2``."""
-
-ICONS: dict[State, str] = {
-    State.WAITING: "⏳",
-    State.RUNNING: "⏳",
-    State.SEARCHING: "🔎",
-    State.READING: "📖",
-    State.WRITING: "✍️",
-    State.CHECKING: "🧪",
-    State.DONE: "✅",
-    State.KEPT: "♻️",
-    State.FAILED: "⚠️",
-    State.DECLINED: "🚫",
-    State.STOPPED: "⏹️",
-}
-
-WORDS: dict[State, str] = {
-    State.WAITING: "waiting",
-    State.RUNNING: "working",
-    State.SEARCHING: "searching",
-    State.READING: "reading pages",
-    State.WRITING: "writing",
-    State.CHECKING: "checking claims",
-    State.DONE: "done",
-    State.KEPT: "kept from before",
-    State.FAILED: "failed",
-    State.DECLINED: "declined",
-    State.STOPPED: "stopped",
-}
-
-
-def elapsed(seconds: float) -> str:
-    """``0:42``, ``12:05``."""
-    seconds = max(0, int(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"
+from assistant.events import Progress
+from assistant.presentation import ICONS, WORDS, elapsed, shown_state
+from assistant.presentation import report_for_chat as report_for_chat
+from assistant.text import escape, escape_code, plural
 
 
 def board_markdown(board: Progress, now: float, *, stopped: bool = False) -> str:
@@ -61,46 +26,12 @@ def board_markdown(board: Progress, now: float, *, stopped: bool = False) -> str
         "",
     ]
     for number, item in enumerate(board.items, 1):
-        state = item.state
-        if stopped and state not in (State.DONE, State.KEPT, State.FAILED, State.DECLINED):
-            state = State.STOPPED
+        state = shown_state(item.state, stopped=stopped)
         note = f" — {escape(item.note)}" if item.note else ""
         lines.append(f"{number}. {ICONS[state]} **{escape(item.label)}** · {WORDS[state]}{note}")
     if board.note:
         lines += ["", escape(board.note)]
     return "\n".join(lines)
-
-
-def report_for_chat(markdown: str) -> str:
-    """The report as the chat shows it: safe, each ``[n]`` a link to its source, and the
-    ``## Sources`` lines a numbered list of links.
-
-    The stored ``.md`` keeps the engine's plain ``[n] Title — URL`` lines; in the chat a
-    list of links reads better (single newlines would otherwise run together).
-    """
-    head, marker, tail = markdown.partition("## Sources")
-    if not marker:
-        return safe_markdown(markdown)
-    urls: dict[str, str] = {}
-    lines = []
-    for line in tail.splitlines():
-        found = _SOURCE_LINE.match(line.strip())
-        document = _DOCUMENT_LINE.match(line.strip())
-        if found:
-            number, title, url = found.groups()
-            urls[number] = url
-            lines.append(f"{number}. [{title}]({link_target(url)})")
-        elif document:
-            lines.append(f"{document.group(1)}. {document.group(2)}")
-        else:
-            lines.append(line)
-
-    def cite(match: re.Match[str]) -> str:
-        url = urls.get(match.group(1))
-        return f"[\\[{match.group(1)}\\]]({link_target(url)})" if url else match.group(0)
-
-    body = re.sub(r"(?<!\\)\[(\d+)\](?![(:])", cite, head)
-    return safe_markdown(body) + marker + "\n".join(lines).rstrip() + "\n"
 
 
 def decided(decision: str, by_feedback: str | None = None) -> str:
