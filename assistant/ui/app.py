@@ -171,15 +171,21 @@ def _conversation() -> Conversation:
     The LangGraph thread id is Chainlit's thread id: the new one, or the one resumed.
     """
     conversation = cl.user_session.get(CONVERSATION)
+    if isinstance(conversation, Conversation):
+        return conversation
+    opened = runtime.current(server)
+    session = cl.context.session
+    # Resuming a thread replaces the user session: a message sent at once may have made
+    # this session's conversation already, and be running in it.
+    conversation = opened.windows.get(session.id)
     if not isinstance(conversation, Conversation):
-        opened = runtime.current(server)
-        session = cl.context.session
         values = settings_panel.merged(
             opened.settings, list(opened.engine.labels), session.chat_settings
         )
         owner = session.user.identifier if session.user else auth.LOCAL_USER
         conversation = Conversation(opened.engine, session.thread_id, owner, values)
-        cl.user_session.set(CONVERSATION, conversation)
+        opened.windows[session.id] = conversation
+    cl.user_session.set(CONVERSATION, conversation)
     return conversation
 
 

@@ -224,14 +224,20 @@ class Conversation:
 
     async def reopen(self) -> None:
         """The thread was reopened: show its open questions once, or offer to continue."""
+        before, busy_before = self._task, self.busy
         try:
             view = await self.engine.thread(self.thread_id, owner=self.owner)
         except ThreadNotFound:
             return  # nothing of the engine's yet (or not this person's): nothing to show
+        # A message sent right after reopening may have started this window's own run
+        # meanwhile: the lease the engine saw is then ours, not another window's.
+        ours = busy_before or self.busy or self._task is not before
         for approval in view.pending:
             self.pending[approval.interrupt_id] = approval
             await self.questions.show(approval)
         await self.update_placeholder()
+        if view.running and ours:
+            return
         if view.running:
             await notice(
                 "This conversation is working in another window: its results will "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,12 @@ class Runtime:
     users: dict[str, str]
     engine: Engine
     _exit: contextlib.AsyncExitStack = field(repr=False)
+    windows: weakref.WeakValueDictionary[str, Any] = field(
+        default_factory=weakref.WeakValueDictionary, repr=False
+    )
+    """Each browser session's conversation, by Chainlit session id, while anything holds it
+    (``app._conversation``): resuming a thread replaces Chainlit's user session with the
+    thread's metadata, which would drop a conversation a message had just started."""
 
     @classmethod
     async def open(cls, settings: Settings, users: dict[str, str]) -> Runtime:

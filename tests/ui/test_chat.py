@@ -557,3 +557,14 @@ async def test_settings_panel_asks_before_calculate_and_edit_opens_its_form(
         await client.message_containing("Done. 6 * 8 = 48")
         (calculation,) = [s for s in client.steps().values() if s["name"] == "Calculator"]
         assert calculation["output"] == "6 * 8 = 48"
+
+
+async def test_a_message_sent_right_after_reopening_is_not_called_another_windows_run(
+    server: UiServer,
+) -> None:
+    async with chat(server) as client:
+        await client.turn("hello")
+    async with chat(server, thread_id=client.thread_id) as again:
+        await again.turn("and again")  # sent at once, while the reopen is still being drawn
+        await asyncio.sleep(0.5)
+        assert not any("working in another window" in text for text in again.messages())
