@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from langchain_core.embeddings import Embeddings
-from langgraph.store.base import BaseStore, Item
+from langgraph.store.base import BaseStore, Item, SearchOp
 
 from assistant.errors import InputError
 from assistant.text import brief
@@ -105,8 +105,13 @@ class Memories:
 
     async def newest(self, owner: str, limit: int = MAX_MEMORIES) -> list[Memory]:
         """``owner``'s memories, newest first."""
-        items = await self.store.asearch(_namespace(owner), limit=MAX_MEMORIES)
-        found = [m for m in map(_memory, items) if m is not None]
+        # ``abatch`` directly: the store's ``asearch`` queues the operation for a batching
+        # task first, which costs more than the query itself on this per-turn path.
+        [items] = await self.store.abatch(
+            [SearchOp(_namespace(owner), None, MAX_MEMORIES, 0, None)]
+        )
+        listed = items if isinstance(items, list) else []
+        found = [m for item in listed if isinstance(item, Item) and (m := _memory(item))]
         found.sort(key=lambda m: m.created_at, reverse=True)
         return found[:limit]
 

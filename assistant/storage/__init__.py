@@ -134,6 +134,15 @@ async def open_memory_store(settings: Settings) -> Any:
     return store
 
 
+async def stop_store(store: Any) -> None:
+    """Stop the store's batching task: langgraph's ``AsyncBatchedBaseStore`` starts one and
+    cancels it only when the store is garbage-collected (after the event loop, at exit)."""
+    task = getattr(store, "_task", None)
+    if task is not None and not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 @contextlib.asynccontextmanager
 async def open_storage(
     settings: Settings, checkpointed: Sequence[type[Any]] = ()
@@ -184,6 +193,7 @@ async def _open_sqlite(
         if settings.memory:
             store = await open_memory_store(settings)
             stack.push_async_callback(store.conn.close)
+            stack.push_async_callback(stop_store, store)
 
         async def flush_logs() -> None:
             await truncate_wal(checkpointer.conn)
@@ -225,6 +235,7 @@ async def _open_postgres(
                 if settings.memory:
                     store = AsyncPostgresStore(db.pool)
                     await store.setup()
+                    stack.push_async_callback(stop_store, store)
         except psycopg.errors.InsufficientPrivilege as exc:
             raise setup_refused(exc, url) from None
         yield db, checkpointer, history_db, None, store
