@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from assistant.storage.db import Database
+from assistant.storage.db import Database, Transaction
 from tools.text import brief
 
 MessageKind = Literal["user_message", "assistant_message"]
@@ -244,7 +244,53 @@ class ChatHistory:
         )
         return [Message(str(kind), str(name), str(text or "")) for kind, name, text in rows]
 
+    async def save_steps(
+        self,
+        threads: Mapping[str, str],
+        deleted: Sequence[str],
+        steps: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """Write a batch of history in one transaction: make sure each thread row exists
+        (``threads``: id -> creation time; an existing row is left as it is), delete the
+        ``deleted`` steps (with their feedback and elements), then upsert ``steps``, each
+        setting only the columns it has (as Chainlit's layer does), so a step written in
+        parts keeps every part.
+
+        Steps with the same columns go to the database as one statement with many rows.
+        """
+        async with self.db.transaction() as tx:
+            if threads:
+                await tx.executemany(
+                    'INSERT INTO threads ("id", "createdAt", "metadata") VALUES (?, ?, ?) '
+                    'ON CONFLICT ("id") DO NOTHING',
+                    [(thread_id, created, "{}") for thread_id, created in threads.items()],
+                )
+            if deleted:
+                rows = [(step_id,) for step_id in deleted]
+                await tx.executemany('DELETE FROM feedbacks WHERE "forId" = ?', rows)
+                await tx.executemany('DELETE FROM elements WHERE "forId" = ?', rows)
+                await tx.executemany('DELETE FROM steps WHERE "id" = ?', rows)
+            await _upsert_steps(tx, steps)
+
     async def identifier_of(self, user_id: str) -> str | None:
         """The sign-in name of the user whose history id is ``user_id``."""
         row = await self.db.fetchone('SELECT "identifier" FROM users WHERE "id" = ?', (user_id,))
         return str(row[0]) if row else None
+
+
+async def _upsert_steps(tx: Transaction, steps: Sequence[Mapping[str, Any]]) -> None:
+    """Upsert ``steps``; keys that are not columns of ``steps`` are left out."""
+    known = TABLES["steps"]
+    shapes: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    for step in steps:
+        columns = tuple(column for column in step if column in known)
+        shapes.setdefault(columns, []).append(tuple(step[column] for column in columns))
+    for columns, rows in shapes.items():
+        names = ", ".join(f'"{column}"' for column in columns)
+        marks = ", ".join("?" for _ in columns)
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c != "id")
+        await tx.executemany(
+            f"INSERT INTO steps ({names}) VALUES ({marks}) "
+            f'ON CONFLICT ("id") DO UPDATE SET {updates}',
+            rows,
+        )

@@ -8,52 +8,128 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
+import dataclasses
+import json
 import os
+import secrets
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bench import cpu
 from bench.engine_bench import Row, percentile
+from bench.load import LoadWorkers
+from bench.model_process import ModelProcess
+from bench.profile import Profiler
 from fakes.brain import Brain
 from fakes.chat_client import ChatClient, sign_in
 from fakes.openai_server import ScriptedOpenAI
+from fakes.postgres import PostgresUnavailable, TempPostgres
 from fakes.search_server import FakeSearch
 from fakes.ui_server import ROOT, UiServer
 
 USERS = "alice:secret1"
 CONVERSATIONS = 50
 TURNS_EACH = 4
+LOAD_WORKERS = 2
+MODEL_LATENCY_S = 1.0
 HISTORY_MESSAGES = 500
+
+SQLITE = "3a 1 proc, SQLite"
+POSTGRES = "3b 1 proc, Postgres"
+TWO = "3c 2 procs, Postgres"
+SETUPS = {SQLITE: (1, False), POSTGRES: (1, True), TWO: (2, True)}
+"""Figure 3's set-ups: server processes, and whether they share a PostgreSQL database."""
+TARGETS = {SQLITE: (40, 1.5), TWO: (45, 1.3)}
+"""Turns per second at least, p95 seconds at most."""
+
+
+def _fmt_ms(values: list[float]) -> str:
+    return " + ".join(f"{v:.1f}" for v in values) if values else "-"
+
+
+def _throughput_rows(setup: str) -> list[Row]:
+    rate, p95 = TARGETS.get(setup, (None, None))
+    return [
+        (
+            setup,
+            "turns per second",
+            lambda f: f["turns_per_s"],
+            f">= {rate}" if rate else "-",
+            lambda f: rate is None or f["turns_per_s"] >= rate,
+        ),
+        (setup, "turn latency p50 (s)", lambda f: f["p50_s"], "-", lambda f: True),
+        (
+            setup,
+            "turn latency p95 (s)",
+            lambda f: f["p95_s"],
+            f"<= {p95}" if p95 else "-",
+            lambda f: p95 is None or f["p95_s"] <= p95,
+        ),
+        (
+            setup,
+            "CPU ms/turn, each server process",
+            lambda f: _fmt_ms(f["cpu_ms_per_turn"]["servers"]),
+            "-",
+            lambda f: True,
+        ),
+        (
+            setup,
+            "server main thread busy (share of wall time)",
+            lambda f: " + ".join(f"{v:.2f}" for v in f["main_thread_busy"]),
+            "-",
+            lambda f: True,
+        ),
+        (
+            setup,
+            "CPU ms/turn, load generator / model / postgres",
+            lambda f: "{load generator:.1f}/{model server:.1f}/{postgres:.1f}".format(
+                **f["cpu_ms_per_turn"]
+            ),
+            "-",
+            lambda f: True,
+        ),
+        (
+            setup,
+            "CPU ms/turn, all of it x turns/s (cores busy)",
+            lambda f: (
+                f"{f['cpu_ms_per_turn']['all']:.1f}x{f['turns_per_s']:.0f}={f['cores_busy']:.2f}"
+            ),
+            "of {cores}",
+            lambda f: True,
+        ),
+        (
+            setup,
+            "machine busy (cores), of which not ours",
+            lambda f: (
+                f"{f['machine_cores_busy']:.2f}, {f['machine_cores_busy'] - f['cores_busy']:.2f}"
+            ),
+            "-",
+            lambda f: True,
+        ),
+        (
+            setup,
+            "server memory per conversation (MB)",
+            lambda f: f["mb_per_conversation"],
+            "-",
+            lambda f: True,
+        ),
+    ]
 
 
 ROWS: list[Row] = [
-    (
-        "3 concurrent chats",
-        "turns per second (50 conversations)",
-        lambda f: f["turns_per_s"],
-        ">= 40",
-        lambda f: f["turns_per_s"] >= 40,
-    ),
-    ("3 concurrent chats", "turn latency p50 (s)", lambda f: f["p50_s"], "-", lambda f: True),
-    (
-        "3 concurrent chats",
-        "turn latency p95 (s)",
-        lambda f: f["p95_s"],
-        "<= 1.5",
-        lambda f: f["p95_s"] <= 1.5,
-    ),
-    (
-        "3 concurrent chats",
-        "server memory per conversation (MB)",
-        lambda f: f["mb_per_conversation"],
-        "-",
-        lambda f: True,
-    ),
+    *(row for setup in SETUPS for row in _throughput_rows(setup)),
     ("4 streaming", "token latency p50 (ms)", lambda f: f["p50_ms"], "-", lambda f: True),
     (
         "4 streaming",
@@ -86,21 +162,25 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def _env(llm: ScriptedOpenAI, search: FakeSearch, data: Path) -> dict[str, str]:
+def _env(
+    base_url: str, search: FakeSearch, data: Path, root: Path = ROOT, **extra: str
+) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("OPENAI_", "ASSISTANT_", "SEARXNG_", "CHAINLIT_"))
     }
     env.update(
-        OPENAI_BASE_URL=llm.base_url,
+        OPENAI_BASE_URL=base_url,
         ASSISTANT_SEARCH_PROVIDER="searxng",
         SEARXNG_URL=search.url,
         ASSISTANT_FETCH_ALLOW="127.0.0.1",
         ASSISTANT_DATA_DIR=str(data),
         ASSISTANT_USERS=USERS,
-        PYTHONPATH=str(ROOT),
+        PYTHONPATH=str(root),
+        HOME=str(data.parent / "home"),
     )
+    env.update(extra)
     return env
 
 
@@ -112,41 +192,143 @@ def _start(server: UiServer) -> float:
     return time.perf_counter() - started
 
 
-async def _concurrent(
-    server: UiServer, llm: ScriptedOpenAI, cookie: str, quick: bool
+@dataclasses.dataclass(frozen=True)
+class Checkout:
+    """Where the chat server's code comes from: this checkout, or another one (with its
+    own virtualenv) to compare against."""
+
+    root: Path = ROOT
+    python: str = sys.executable
+    profile: Path | None = None
+    """Record py-spy profiles of every process under load into this directory."""
+
+    @classmethod
+    def at(cls, root: Path, profile: Path | None = None) -> Checkout:
+        """The checkout at ``root``, run by its ``.venv``."""
+        return cls(root.resolve(), str(root.resolve() / ".venv" / "bin" / "python"), profile)
+
+
+async def _figure3(
+    setup: str,
+    model: ModelProcess,
+    search: FakeSearch,
+    postgres: TempPostgres | None,
+    base: Path,
+    quick: bool,
+    checkout: Checkout,
 ) -> dict[str, Any]:
+    """Start the set-up's server processes, measure, stop them."""
+    processes, shared = SETUPS[setup]
+    extra = {}
+    if shared:
+        assert postgres is not None
+        extra = {
+            "ASSISTANT_DATABASE_URL": postgres.create_database(),
+            "CHAINLIT_AUTH_SECRET": secrets.token_urlsafe(48),
+        }
+    servers = []
+    for n in range(processes):
+        data = base / f"{setup[:2]}-{n}" / "data"
+        data.parent.mkdir(parents=True)
+        env = _env(model.base_url, search, data, checkout.root, **extra)
+        servers.append(UiServer(env, data, data.parent / "server.log", checkout.python))
+    try:
+        await asyncio.gather(*(asyncio.to_thread(_start, server) for server in servers))
+        cookie = await sign_in(servers[0].url, "alice", "secret1")
+        postmaster = postgres.postmaster_pid() if shared and postgres is not None else None
+        profiled = (
+            (lambda pids: Profiler(pids, checkout.profile / setup[:2]))
+            if checkout.profile
+            else (lambda pids: contextlib.nullcontext())
+        )
+        return await _throughput(servers, model, postmaster, cookie, quick, profiled)
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def _named(prefix: str, pids: list[int]) -> dict[str, int]:
+    return {f"{prefix} {n}": pid for n, pid in enumerate(pids)}
+
+
+async def _throughput(
+    servers: list[UiServer],
+    model: ModelProcess,
+    postmaster: int | None,
+    cookie: str,
+    quick: bool,
+    profiled: Callable[[dict[str, int]], contextlib.AbstractContextManager[Any]],
+) -> dict[str, Any]:
+    """Conversations spread over ``servers`` (each pinned to one: sticky), every one at
+    once, run by worker processes; the CPU time of every process involved from /proc."""
     count = 10 if quick else CONVERSATIONS
-    assert server.proc is not None
-    clients = [await ChatClient.open(server.url, cookie) for _ in range(count)]
-    await clients[0].turn("warm up")
-    before = _rss_mb(server.proc.pid)
-    llm.latency = 1.0
-    latencies: list[float] = []
-
-    async def converse(client: ChatClient) -> None:
-        for i in range(TURNS_EACH):
-            started = time.perf_counter()
-            await client.turn(f"hello {i}", within=60)
-            latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(converse(c) for c in clients))
-    wall = time.perf_counter() - started
-    after = _rss_mb(server.proc.pid)
-    llm.latency = 0.0
-    for client in clients:
+    urls = [server.url for server in servers]
+    for url in urls:  # each process's first turn pays for imports and connections
+        client = await ChatClient.open(url, cookie)
+        await client.turn("warm up", within=60)
         await client.close()
+    pids = [server.proc.pid for server in servers if server.proc is not None]
+    before = [_rss_mb(pid) for pid in pids]
+    # conversation i runs in worker i % LOAD_WORKERS: every worker talks to every server,
+    # and the servers get the same number of conversations
+    plan = [urls[(i + i // LOAD_WORKERS) % len(urls)] for i in range(count)]
+    workers = LoadWorkers(plan, cookie, TURNS_EACH, LOAD_WORKERS)
+    try:
+        await asyncio.to_thread(workers.start)
+        await asyncio.to_thread(workers.wait_ready)
+        trees = {f"server {n}": [pid] for n, pid in enumerate(pids)}
+        trees |= {"load generator": workers.pids, "model server": [model.pid]}
+        trees["postgres"] = [postmaster] if postmaster is not None else []
+        threads = {f"server {n}": pid for n, pid in enumerate(pids)}
+        load = cpu.load_average()
+        first, parent, began = (
+            cpu.read(trees, threads),
+            cpu.own_seconds(os.getpid()),
+            time.perf_counter(),
+        )
+        with profiled({**threads, "model": model.pid, **_named("load", workers.pids)}):
+            workers.go()
+            result = await asyncio.to_thread(workers.results)
+            last, window = cpu.read(trees, threads), time.perf_counter() - began
+        parent = cpu.own_seconds(os.getpid()) - parent
+    finally:
+        await asyncio.to_thread(workers.stop)
+    after = [_rss_mb(pid) for pid in pids]
+    turns = len(result.latencies)
+    used = {name: last.trees[name] - first.trees[name] for name in trees}
+    ours = sum(used.values()) + parent
+    machine = last.machine - first.machine
+    per_turn = {name: 1000 * seconds / turns for name, seconds in used.items()}
+    servers_ms = [per_turn[f"server {n}"] for n in range(len(pids))]
     return {
         "conversations": count,
-        "turns": len(latencies),
-        "model_latency_s": 1.0,
-        "turns_per_s": round(len(latencies) / wall, 1),
-        "ideal_turns_per_s": round(count / 1.0, 1),
-        "p50_s": round(statistics.median(latencies), 3),
-        "p95_s": round(percentile(latencies, 0.95), 3),
-        "server_rss_mb_before": round(before, 1),
-        "server_rss_mb_after": round(after, 1),
-        "mb_per_conversation": round((after - before) / count, 2),
+        "processes": len(servers),
+        "turns": turns,
+        "model_latency_s": MODEL_LATENCY_S,
+        "load_workers": LOAD_WORKERS,
+        "turns_per_s": round(turns / result.wall, 1),
+        "ideal_turns_per_s": round(count / MODEL_LATENCY_S, 1),
+        "p50_s": round(statistics.median(result.latencies), 3),
+        "p95_s": round(percentile(result.latencies, 0.95), 3),
+        "cpu_ms_per_turn": {
+            "servers": [round(ms, 1) for ms in servers_ms],
+            "load generator": round(per_turn["load generator"], 1),
+            "model server": round(per_turn["model server"], 1),
+            "postgres": round(per_turn["postgres"], 1),
+            "bench parent": round(1000 * parent / turns, 1),
+            "all": round(1000 * ours / turns, 1),
+            "rest of the machine": round(1000 * (machine - ours) / turns, 1),
+        },
+        "main_thread_busy": [
+            round((last.threads[name] - first.threads[name]) / window, 2) for name in threads
+        ],
+        "cores_busy": round(ours / window, 2),
+        "machine_cores_busy": round(machine / window, 2),
+        "cores": cpu.cores(),
+        "load_average_before": [round(v, 2) for v in load],
+        "server_rss_mb_before": [round(mb, 1) for mb in before],
+        "server_rss_mb_after": [round(mb, 1) for mb in after],
+        "mb_per_conversation": round((sum(after) - sum(before)) / count, 2),
     }
 
 
@@ -209,17 +391,52 @@ def _thread_of(client: ChatClient) -> str:
     raise AssertionError("the conversation never got a thread id")
 
 
+@contextlib.contextmanager
+def _postgres() -> Iterator[TempPostgres | None]:
+    """A throwaway PostgreSQL server, or None where none can be started (said on stderr)."""
+    try:
+        server = TempPostgres().start()
+    except (PostgresUnavailable, OSError, subprocess.CalledProcessError) as exc:
+        print(f"note: no PostgreSQL server for figures 3b and 3c: {exc}", file=sys.stderr)
+        yield None
+        return
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def throughput(quick: bool, checkout: Checkout | None = None) -> dict[str, dict[str, Any]]:
+    """Figure 3 in each set-up, with the same load: one process on SQLite, one on
+    PostgreSQL, two on one PostgreSQL database."""
+    checkout = checkout or Checkout()
+    figures: dict[str, dict[str, Any]] = {}
+    with (
+        ModelProcess(MODEL_LATENCY_S) as model,
+        FakeSearch() as search,
+        tempfile.TemporaryDirectory() as tmp,
+        _postgres() as postgres,
+    ):
+        for setup, (_, shared) in SETUPS.items():
+            if shared and postgres is None:
+                continue
+            figures[setup] = await _figure3(
+                setup, model, search, postgres, Path(tmp), quick, checkout
+            )
+    return figures
+
+
 async def collect(quick: bool) -> dict[str, dict[str, Any]]:
-    """Run every chat-server figure on one server process."""
+    """Run every chat-server figure: figure 3 in its set-ups, the others on one process."""
+    figures = await throughput(quick)
     brain = Brain()
     with ScriptedOpenAI(brain) as llm, FakeSearch() as search, tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
-        server = UiServer(_env(llm, search, data), data, Path(tmp) / "server.log")
+        server = UiServer(_env(llm.base_url, search, data), data, Path(tmp) / "server.log")
         try:
             start = await asyncio.to_thread(_start, server)
             cookie = await sign_in(server.url, "alice", "secret1")
-            figures = {
-                "3 concurrent chats": await _concurrent(server, llm, cookie, quick),
+            figures |= {
                 "4 streaming": await _streaming(server, llm, brain, cookie),
                 "5 resume (UI history)": await _history(server, llm, cookie),
                 "6 start-up (server)": {"server_start_s": round(start, 2)},
@@ -227,3 +444,35 @@ async def collect(quick: bool) -> dict[str, dict[str, Any]]:
         finally:
             server.stop()
     return figures
+
+
+def main() -> int:
+    """``python -m bench.ui_bench [--quick] [--checkout PATH]``: figure 3 only, of this
+    checkout's server or of another checkout's (with its own ``.venv``), measured with
+    this checkout's load generator."""
+    from bench.__main__ import table
+
+    parser = argparse.ArgumentParser(prog="bench.ui_bench")
+    parser.add_argument("--quick", action="store_true", help="10 conversations")
+    parser.add_argument("--checkout", type=Path, help="serve another checkout's code")
+    parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy profiles of every process under load, here"
+    )
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", message="Pydantic serializer warnings")
+    checkout = (
+        Checkout.at(args.checkout, args.profile)
+        if args.checkout
+        else Checkout(profile=args.profile)
+    )
+    figures = asyncio.run(throughput(args.quick, checkout))
+    print(f"server code: {checkout.root}")
+    print(table(figures, ROWS))
+    if args.out:
+        args.out.write_text(json.dumps({"checkout": str(checkout.root), "figures": figures}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -203,6 +203,10 @@ class TempPostgres:
     ) -> None:
         self.stop()
 
+    def postmaster_pid(self) -> int:
+        """The server's main process (every backend is its child)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     @property
     def data(self) -> Path:
         """The cluster's data directory."""

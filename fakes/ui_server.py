@@ -25,8 +25,12 @@ def free_port() -> int:
 class UiServer:
     """``python -m assistant ui`` on a local port, restartable on the same data directory."""
 
-    def __init__(self, env: dict[str, str], data_dir: Path, log: Path) -> None:
-        """Configure; ``start()`` runs it."""
+    def __init__(
+        self, env: dict[str, str], data_dir: Path, log: Path, python: str = sys.executable
+    ) -> None:
+        """Configure; ``start()`` runs it. ``python``: the interpreter that runs it (another
+        checkout's virtualenv, with that checkout on ``PYTHONPATH`` in ``env``)."""
+        self.python = python
         self.env = env
         self.data_dir = data_dir
         self.log = log
@@ -42,7 +46,7 @@ class UiServer:
         """Start the server and wait until it answers."""
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "assistant", "ui", "--port", str(self.port)],
+                [self.python, "-m", "assistant", "ui", "--port", str(self.port)],
                 cwd=self.data_dir.parent,  # not the repository: the launcher must find it
                 env=self.env,
                 stdout=out,

@@ -29,6 +29,11 @@ class Transaction(Protocol):
         """Run ``sql``; return the number of rows it changed."""
         ...
 
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run ``sql`` once per parameter row, in one call to the driver (one round trip
+        on PostgreSQL, one hop to the connection's thread on SQLite)."""
+        ...
+
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         """The first row of ``sql``, if any."""
         ...
@@ -122,6 +127,9 @@ class _SqliteTransaction:
         async with self.conn.execute(sql, tuple(params)) as cursor:
             return cursor.rowcount
 
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self.conn.executemany(sql, [tuple(row) for row in rows])
+
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         async with self.conn.execute(sql, tuple(params)) as cursor:
             row = await cursor.fetchone()
@@ -156,6 +164,11 @@ class SqliteDatabase(_SqliteTransaction):
         """One statement, committed at once (it waits for a running transaction)."""
         async with self._lock:
             return await super().execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One statement per row, each committed at once."""
+        async with self._lock:
+            await super().executemany(sql, rows)
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         """The first row (never reading inside another coroutine's transaction)."""

@@ -194,6 +194,10 @@ class _PostgresTransaction:
         cursor = await self.conn.execute(*_query(sql, params))
         return max(cursor.rowcount, 0)
 
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        async with self.conn.cursor() as cursor:  # psycopg pipelines the rows
+            await cursor.executemany(for_psycopg(sql), [tuple(row) for row in rows])
+
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         cursor = await self.conn.execute(*_query(sql, params))
         row = await cursor.fetchone()
@@ -274,6 +278,11 @@ class PostgresDatabase:
         async with self._connection() as conn:
             cursor = await conn.execute(*_query(sql, params))
             return max(cursor.rowcount, 0)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """``sql`` once per row, committed at once (psycopg pipelines the rows)."""
+        async with self._connection() as conn:
+            await _PostgresTransaction(conn).executemany(sql, rows)
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         """The first row of ``sql``, if any."""

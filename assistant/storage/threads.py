@@ -20,6 +20,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -302,6 +303,18 @@ class ThreadStore:
             "SELECT deleted_at FROM threads WHERE thread_id = ?", (thread_id,)
         )
         return row is not None and row[0] is not None
+
+    async def deleted_among(self, thread_ids: Collection[str]) -> set[str]:
+        """Those of ``thread_ids`` that were deleted (one query for them all)."""
+        ids = list(thread_ids)
+        if not ids:
+            return set()
+        rows = await self.db.fetchall(
+            f"SELECT thread_id FROM threads WHERE thread_id IN ({', '.join('?' for _ in ids)}) "
+            "AND deleted_at IS NOT NULL",
+            ids,
+        )
+        return {str(row[0]) for row in rows}
 
     async def get(self, thread_id: str, owner: str) -> ThreadInfo | None:
         """``owner``'s thread ``thread_id`` (None if missing, deleted or someone else's)."""

@@ -8,10 +8,14 @@ every conversation.
 The schema is created and upgraded by the engine (``assistant.history``). Three changes to
 Chainlit's layer:
 
-- the empty-output race: Chainlit persists ``send()``, each ``update()`` and a removal of
-  a step in separate background tasks, and the first write could land last. Here the step
-  writes of one conversation go through that conversation's lock, in the order they were
-  issued; different conversations write concurrently;
+- step writes are queued and written in batches, in the order they were issued: Chainlit
+  persists ``send()``, each ``update()`` and a removal of a step in separate background
+  tasks, and in its layer the first write could land last (a step saved with an empty
+  output). Each write used to be a transaction of its own through SQLAlchemy (about a
+  quarter of the server's CPU time under 50 conversations, and most of PostgreSQL's
+  statements); here everything issued while one batch is being written goes into the next
+  one: one transaction on the engine's history connection (``ChatHistory.save_steps``),
+  writes of the same step merged, steps of the same shape sent as one statement;
 - deleting a conversation deletes all of it: ``on_delete`` hands it to the engine
   (checkpoints, decisions, sections, files), and on SQLite deleted rows are overwritten in
   the file (``secure_delete``); nothing is written for a deleted thread again (a window
@@ -22,8 +26,10 @@ Chainlit's layer:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -35,6 +41,7 @@ from chainlit.data.utils import queue_until_user_message
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import sessionmaker
 
+from assistant.history import ChatHistory
 from assistant.storage import ThreadNotFound
 from assistant.storage.postgres import HISTORY_SCHEMA, connect_kwargs
 from assistant.ui.files import URL_PREFIX
@@ -45,35 +52,67 @@ POOL_SIZE = 5
 """PostgreSQL: connections the history keeps per process (as many more under load)."""
 OnDelete = Callable[[str, str], Awaitable[None]]
 """``(thread_id, owner)``: delete everything of the thread outside Chainlit's tables."""
-IsDeleted = Callable[[str], Awaitable[bool]]
-"""Whether a thread id was deleted (nothing may be written for it again)."""
+DeletedAmong = Callable[[Collection[str]], Awaitable[set[str]]]
+"""Which of these thread ids were deleted (nothing may be written for them again)."""
+HistoryOf = Callable[[], ChatHistory]
+"""The history tables on the engine's connection (reached when the first write happens)."""
+
+
+@dataclass
+class _Write:
+    """A step write waiting for the next batch: its columns, or None to delete the step."""
+
+    thread_id: str
+    step_id: str
+    columns: dict[str, Any] | None
+    done: asyncio.Future[None]
+
+
+def step_columns(step_dict: Any) -> dict[str, Any]:
+    """The columns Chainlit's own ``create_step`` would write for ``step_dict``."""
+    step = dict(step_dict)
+    if "showInput" in step:
+        step["showInput"] = str(step.get("showInput", "")).lower()
+    columns = {
+        key: value
+        for key, value in step.items()
+        if value is not None and not (isinstance(value, dict) and not value)
+    }
+    columns["metadata"] = json.dumps(step.get("metadata", {}))
+    columns["generation"] = json.dumps(step.get("generation", {}))
+    return columns
 
 
 class OrderedDataLayer(SQLAlchemyDataLayer):
-    """``SQLAlchemyDataLayer`` whose step writes are applied in the order they were issued."""
+    """``SQLAlchemyDataLayer`` whose step writes are applied in batches, in the order they
+    were issued."""
 
     def __init__(
         self,
         conninfo: str,
         storage_provider: BaseStorageClient | None,
         busy_timeout: float,
+        history: HistoryOf,
         on_delete: OnDelete | None = None,
-        is_deleted: IsDeleted | None = None,
+        deleted_among: DeletedAmong | None = None,
         postgres_url: str | None = None,
     ) -> None:
         """Connect to ``conninfo``: SQLite, waiting up to ``busy_timeout`` s for a lock; or,
-        given ``postgres_url`` (``conninfo`` is then its SQLAlchemy form), PostgreSQL."""
+        given ``postgres_url`` (``conninfo`` is then its SQLAlchemy form), PostgreSQL.
+        Step writes go to ``history()``."""
         connect_args = (
             connect_kwargs(postgres_url, busy_timeout, HISTORY_SCHEMA)
             if postgres_url
             else {"timeout": busy_timeout}
         )
         super().__init__(conninfo, connect_args=connect_args, storage_provider=storage_provider)
+        self.history = history
         self.on_delete = on_delete
-        self.is_deleted = is_deleted
+        self.deleted_among = deleted_among
         self._deleted: set[str] = set()  # deleted thread ids seen by this process
-        self._writes: dict[str, tuple[asyncio.Lock, int]] = {}  # thread id -> (lock, users)
         self._saved_threads: set[str] = set()  # thread rows this process has upserted
+        self._queue: list[_Write] = []  # step writes for the next batch, in order
+        self._flusher: asyncio.Task[None] | None = None
         if postgres_url:
             # A bounded pool that tests a connection before using it: a history write on a
             # connection the server closed (a restart) would only be logged, and lost.
@@ -99,11 +138,8 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
         metadata: dict[str, Any] | None = None,
         tags: list[str] | None = None,
     ) -> None:
-        """Upsert the thread row; a bare "make sure it exists" is done once per thread.
-
-        Chainlit's ``create_step`` calls ``update_thread(thread_id)`` before every step
-        write: an extra transaction per step, a quarter of the history's cost under load.
-        """
+        """Upsert the thread row; a bare "make sure it exists" is done once per thread
+        (step writes make sure of it themselves, in their batch)."""
         bare = (name, user_id, metadata, tags) == (None, None, None, None)
         if bare and thread_id in self._saved_threads:
             return
@@ -125,18 +161,21 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
         await super().delete_thread(thread_id)
 
     async def _gone(self, thread_id: str) -> bool:
-        """Whether ``thread_id`` was deleted, here or by another process (``assistant
-        delete``, another server): asked of the engine's thread index, a primary-key
-        lookup, until the answer is yes."""
-        if thread_id in self._deleted:
-            return True
-        if self.is_deleted is None:
-            return False
-        if await self.is_deleted(thread_id):
-            self._deleted.add(thread_id)
-            self._saved_threads.discard(thread_id)
-            return True
-        return False
+        """Whether ``thread_id`` was deleted, here or by another process."""
+        return thread_id in await self._gone_among({thread_id})
+
+    async def _gone_among(self, thread_ids: set[str]) -> set[str]:
+        """Which of ``thread_ids`` were deleted, here or by another process (``assistant
+        delete``, another server): asked of the engine's thread index in one query, for
+        those not yet known to be deleted."""
+        gone = thread_ids & self._deleted
+        unknown = thread_ids - gone
+        if unknown and self.deleted_among is not None:
+            found = await self.deleted_among(unknown)
+            self._deleted |= found
+            self._saved_threads -= found
+            gone |= found
+        return gone
 
     @queue_until_user_message()
     async def create_element(self, element: Any) -> None:
@@ -170,39 +209,85 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
         except ValueError:
             return ""
 
+    @queue_until_user_message()
     async def create_step(self, step_dict: Any) -> None:
-        """Insert or update a step after every write issued before it (``update_step`` too).
+        """Insert or update a step, after every write issued before it."""
+        columns = step_columns(step_dict)
+        await self._enqueue(str(step_dict.get("threadId")), str(columns.get("id")), columns)
 
-        The thread's lock is taken before the first ``await`` (the check for a deletion
-        runs under it), and asyncio runs new tasks and wakes lock waiters in order, so a
-        conversation's writes land in the order Chainlit created their tasks.
-        """
-        thread_id = str(step_dict.get("threadId"))
-        await self._in_order(thread_id, self._write_step(thread_id, step_dict))
+    @queue_until_user_message()
+    async def update_step(self, step_dict: Any) -> None:
+        """Update a step (an upsert, as in Chainlit's layer), in order."""
+        columns = step_columns(step_dict)
+        await self._enqueue(str(step_dict.get("threadId")), str(columns.get("id")), columns)
 
-    async def _write_step(self, thread_id: str, step_dict: Any) -> None:
-        if not await self._gone(thread_id):
-            await super().create_step(step_dict)
-
+    @queue_until_user_message()
     async def delete_step(self, step_id: str) -> None:
-        """Delete a step after every write issued before it (its creation included)."""
+        """Delete a step (with its feedback and elements) after every write issued before
+        it (its creation included)."""
         from chainlit.context import context
 
         thread_id = str(getattr(context.session, "thread_id", "") or "")
-        await self._in_order(thread_id, super().delete_step(step_id))
+        await self._enqueue(thread_id, step_id, None)
 
-    async def _in_order(self, key: str, write: Awaitable[Any]) -> None:
-        lock, users = self._writes.get(key, (asyncio.Lock(), 0))
-        self._writes[key] = (lock, users + 1)
-        try:
-            async with lock:
-                await write
-        finally:
-            lock, users = self._writes[key]
-            if users == 1:
-                del self._writes[key]
+    async def _enqueue(self, thread_id: str, step_id: str, columns: dict[str, Any] | None) -> None:
+        """Queue a write (before the first ``await``: writes keep the order in which
+        Chainlit created their tasks) and wait until its batch is written."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Write(thread_id, step_id, columns, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        """Write batches until the queue is empty. A batch that fails is written again one
+        write at a time, so that one bad write (logged, as in Chainlit's layer) does not
+        take the others with it."""
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                await self._write(batch)
+            except Exception:
+                log.warning("a batch of %d history writes failed; one at a time", len(batch))
+                for write in batch:
+                    try:
+                        await self._write([write])
+                    except Exception as exc:
+                        log.warning("history write of step %s failed: %s", write.step_id, exc)
+            finally:
+                for write in batch:
+                    if not write.done.done():
+                        write.done.set_result(None)
+
+    async def _write(self, batch: list[_Write]) -> None:
+        """One batch in one transaction: nothing for a deleted thread; a step written
+        several times is written once, with every column it was given; a deletion comes
+        before any later write of the same step."""
+        gone = await self._gone_among({w.thread_id for w in batch if w.thread_id})
+        deleted: dict[str, None] = {}
+        steps: dict[str, dict[str, Any]] = {}
+        threads: set[str] = set()
+        for write in batch:
+            if write.thread_id in gone:
+                continue
+            if write.columns is None:
+                steps.pop(write.step_id, None)
+                deleted[write.step_id] = None
             else:
-                self._writes[key] = (lock, users - 1)
+                steps[write.step_id] = {**steps.get(write.step_id, {}), **write.columns}
+                threads.add(write.thread_id)
+        if not steps and not deleted:
+            return
+        now = await self.get_current_timestamp()
+        new = {thread_id: now for thread_id in threads - self._saved_threads}
+        await self.history().save_steps(new, list(deleted), list(steps.values()))
+        self._saved_threads |= new.keys()
+
+    async def close(self) -> None:
+        """Write what is queued, then close the connections."""
+        if self._flusher is not None:
+            await asyncio.wait({self._flusher})
+        await super().close()
 
 
 def _overwrite_deleted_rows(connection: Any, _record: Any) -> None:
@@ -214,17 +299,25 @@ def _overwrite_deleted_rows(connection: Any, _record: Any) -> None:
 def build_data_layer(
     where: Path | str,
     storage: BaseStorageClient,
+    history: HistoryOf,
     busy_timeout: float = 10.0,
     on_delete: OnDelete | None = None,
-    is_deleted: IsDeleted | None = None,
+    deleted_among: DeletedAmong | None = None,
 ) -> OrderedDataLayer:
     """The data layer on the SQLite file ``where``, or on the PostgreSQL database whose
-    ``postgresql://`` URL ``where`` is (its schema must exist: ``open_storage``)."""
+    ``postgresql://`` URL ``where`` is (its schema must exist: ``open_storage``); step
+    writes go to ``history()``, the engine's connection to the same tables."""
     if isinstance(where, str) and where.startswith(("postgresql://", "postgres://")):
         conninfo = "postgresql+psycopg://" + where.split("://", 1)[1]
         return OrderedDataLayer(
-            conninfo, storage, busy_timeout, on_delete, is_deleted, postgres_url=where
+            conninfo,
+            storage,
+            busy_timeout,
+            history,
+            on_delete,
+            deleted_among,
+            postgres_url=where,
         )
     return OrderedDataLayer(
-        f"sqlite+aiosqlite:///{where}", storage, busy_timeout, on_delete, is_deleted
+        f"sqlite+aiosqlite:///{where}", storage, busy_timeout, history, on_delete, deleted_among
     )

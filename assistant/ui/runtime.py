@@ -12,12 +12,14 @@ import asyncio
 import contextlib
 import os
 import weakref
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
 
 from assistant.engine import Engine
+from assistant.history import ChatHistory
 from assistant.settings import Settings
 from assistant.storage import AuthStore, FileStore
 from assistant.tracing import setup_tracing
@@ -102,8 +104,11 @@ def history(app: FastAPI, settings: Settings) -> OrderedDataLayer:
     async def on_delete(thread_id: str, owner: str) -> None:
         await current(app).engine.delete(thread_id, owner=owner)
 
-    async def is_deleted(thread_id: str) -> bool:
-        return await current(app).engine.storage.threads.is_deleted(thread_id)
+    async def deleted_among(thread_ids: Collection[str]) -> set[str]:
+        return await current(app).engine.storage.threads.deleted_among(thread_ids)
+
+    def chat_history() -> ChatHistory:
+        return current(app).engine.storage.history
 
     async def owner_of(user_id: str) -> str:
         identifier = await current(app).engine.storage.history.identifier_of(user_id)
@@ -115,7 +120,8 @@ def history(app: FastAPI, settings: Settings) -> OrderedDataLayer:
     return build_data_layer(
         settings.postgres_url or settings.history_path,
         StoreStorage(files, owner_of),
+        chat_history,
         settings.db_timeout,
         on_delete,
-        is_deleted,
+        deleted_among,
     )

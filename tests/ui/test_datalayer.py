@@ -87,7 +87,8 @@ async def layer_on(
         layer = build_data_layer(
             settings.postgres_url or settings.history_path,
             StoreStorage(lambda: storage.files, owner_of),
-            is_deleted=storage.threads.is_deleted,
+            lambda: storage.history,
+            deleted_among=storage.threads.deleted_among,
             **kwargs,
         )
         try:
@@ -114,6 +115,72 @@ async def test_step_writes_land_in_the_order_they_were_issued(settings: Settings
         thread = await layer.get_thread("t1")
         assert thread is not None
         assert [s["output"] for s in thread["steps"]] == ["v19"]
+
+
+@both_backends
+async def test_writes_of_many_conversations_issued_at_once_all_land(settings: Settings) -> None:
+    """They are written in batches: each write as it was issued, in order per step."""
+    async with layer_on(settings) as (layer, _):
+        init_http_context(thread_id="t0")
+        writes = []
+        for t in range(10):
+            step = {**STEP, "id": f"s{t}", "threadId": f"t{t}", "output": ""}
+            writes.append(asyncio.create_task(layer.create_step(step)))
+            writes.append(asyncio.create_task(layer.update_step({**step, "output": f"done {t}"})))
+        await asyncio.gather(*writes)
+        for t in range(10):
+            thread = await layer.get_thread(f"t{t}")
+            assert thread is not None
+            assert [s["output"] for s in thread["steps"]] == [f"done {t}"]
+
+
+@both_backends
+async def test_a_step_written_in_parts_keeps_every_part(settings: Settings) -> None:
+    """An update carries only some columns: the others stay as the first write left them."""
+    async with layer_on(settings) as (layer, _):
+        init_http_context(thread_id="t5")
+        first = {**STEP, "id": "s5", "threadId": "t5", "language": "python", "output": ""}
+        await asyncio.gather(
+            layer.create_step(first), layer.update_step({**STEP, "id": "s5", "threadId": "t5"})
+        )
+        saved = await layer.get_step("s5")
+        assert saved is not None
+        assert (saved["language"], saved["name"]) == ("python", "Research")
+
+
+@both_backends
+async def test_a_deleted_step_stays_deleted_and_one_written_again_comes_back(
+    settings: Settings,
+) -> None:
+    async with layer_on(settings) as (layer, _):
+        init_http_context(thread_id="t6")
+        gone = {**STEP, "id": "gone", "threadId": "t6"}
+        back = {**STEP, "id": "back", "threadId": "t6"}
+        await asyncio.gather(
+            layer.create_step(gone),
+            layer.delete_step("gone"),
+            layer.create_step(back),
+            layer.delete_step("back"),
+            layer.create_step({**back, "output": "again"}),
+        )
+        assert await layer.get_step("gone") is None
+        again = await layer.get_step("back")
+        assert again is not None and again["output"] == "again"
+
+
+@both_backends
+async def test_one_write_that_fails_does_not_lose_the_others(settings: Settings) -> None:
+    async with layer_on(settings) as (layer, _):
+        init_http_context(thread_id="t7")
+        broken = {**STEP, "id": "broken", "threadId": "t7", "name": None}  # name is required
+        await asyncio.gather(
+            layer.create_step({**STEP, "id": "before", "threadId": "t7"}),
+            layer.create_step(broken),
+            layer.create_step({**STEP, "id": "after", "threadId": "t7"}),
+        )
+        assert await layer.get_step("before") is not None
+        assert await layer.get_step("after") is not None
+        assert await layer.get_step("broken") is None
 
 
 @both_backends

@@ -172,7 +172,10 @@ async def test_the_history_rows_the_terminal_writes_are_read_by_the_ui_data_laye
     finally:
         await db.close()
 
-    layer: Any = build_data_layer(path, storage=_NoStorage())
+    def no_writes() -> ChatHistory:
+        raise AssertionError("reading the history must not write it")
+
+    layer: Any = build_data_layer(path, storage=_NoStorage(), history=no_writes)
     try:
         persisted = await layer.get_user("local")
         page = await layer.list_threads(Pagination(first=10), ThreadFilter(userId=persisted.id))
