@@ -12,9 +12,11 @@ refusal: exit 2; no answer: exit 1; one line either way).
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import socket
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -89,16 +91,57 @@ def run_ui(host: str, port: int) -> int:
             file=sys.stderr,
             flush=True,
         )
-    # Imported only now: Chainlit reads CHAINLIT_APP_ROOT when its config module loads.
-    from chainlit.cli import run_chainlit
-    from chainlit.config import config
+    serve(host, port, settings.allowed_origins)
+    return 0
 
+
+def serve(host: str, port: int, allowed_origins: Sequence[str]) -> None:
+    """Chainlit's ``run_chainlit`` without importing ``chainlit.cli``: that module applies
+    ``nest_asyncio`` when it is imported, which swaps asyncio's C tasks and futures for the
+    pure-Python ones and the loop's step for a slower copy, for every coroutine of the
+    server. Its re-entrance is needed only by chat profiles, which this app has none of.
+    Chainlit's other environment variables (``CHAINLIT_ROOT_PATH``, ``CHAINLIT_SSL_*``,
+    ``UVICORN_WS_*``) keep their meaning."""
+    # Imported only now: Chainlit reads CHAINLIT_APP_ROOT when its config module loads.
+    import asyncio
+
+    import uvicorn
+    from chainlit.auth import ensure_jwt_secret
+    from chainlit.config import DEFAULT_ROOT_PATH, config, load_module
+    from chainlit.markdown import init_markdown
+
+    logging.basicConfig(  # as Chainlit's command line does
+        level=logging.INFO,
+        stream=sys.stdout,
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
+    )
     config.run.headless = True
+    config.run.host, config.run.port = host, port
+    config.run.root_path = os.environ.get("CHAINLIT_ROOT_PATH", DEFAULT_ROOT_PATH)
     # Cross-origin calls only from the origins the operator lists (the app's own pages
     # are same-origin); read when Chainlit's server module is imported, just below.
-    config.project.allow_origins = list(settings.allowed_origins)
-    run_chainlit(str(APP_FILE))
-    return 0
+    config.project.allow_origins = list(allowed_origins)
+    from chainlit.server import app
+
+    config.run.module_name = str(APP_FILE)
+    load_module(config.run.module_name)
+    ensure_jwt_secret()
+    init_markdown(config.root)
+    deflate = os.environ.get("UVICORN_WS_PER_MESSAGE_DEFLATE", "true").lower()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            ws=os.environ.get("UVICORN_WS_PROTOCOL", "auto"),
+            log_level="error",
+            ws_per_message_deflate=deflate in {"true", "1", "yes"},
+            ssl_keyfile=os.environ.get("CHAINLIT_SSL_KEY"),
+            ssl_certfile=os.environ.get("CHAINLIT_SSL_CERT"),
+        )
+    )
+    asyncio.run(server.serve())
 
 
 def exit_at_start(exc: Exception) -> NoReturn:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from assistant.ui.launch import run_ui
+from assistant.ui.launch import APP_FILE, APP_ROOT, run_ui
 
 
 @pytest.mark.parametrize(
@@ -54,3 +59,57 @@ def test_a_public_address_without_accounts_is_refused(capsys: pytest.CaptureFixt
     assert err.startswith("error: refusing to serve 0.0.0.0 without sign-in")
     assert "ASSISTANT_USERS" in err and "ASSISTANT_ALLOW_NO_AUTH" in err
     assert err.count("\n") == 1
+
+
+_SERVE_PROBE = """
+import asyncio, json, sys
+import uvicorn
+from assistant.ui import launch
+
+async def serve(self, sockets=None):
+    loop = asyncio.get_running_loop()
+    print(json.dumps({
+        "nest_asyncio": "nest_asyncio" in sys.modules,
+        "c_task": type(asyncio.current_task()).__module__ == "_asyncio",
+        "c_future": type(loop.create_future()).__module__ == "_asyncio",
+        "host": self.config.host,
+        "port": self.config.port,
+        "deflate": self.config.ws_per_message_deflate,
+    }))
+
+uvicorn.Server.serve = serve
+launch.serve("127.0.0.1", 8765, ["https://allowed.example"])
+from chainlit.config import config
+print(json.dumps({"origins": config.project.allow_origins, "app": config.run.module_name}))
+"""
+
+
+def test_the_server_runs_on_asyncio_s_own_tasks(tmp_path: Path) -> None:
+    """Chainlit's command-line module applies ``nest_asyncio`` when imported (pure-Python
+    tasks and futures for the whole server); the launcher starts Chainlit's app without it,
+    with Chainlit's settings as its command line would set them."""
+    env = {
+        **os.environ,
+        "CHAINLIT_APP_ROOT": str(APP_ROOT),
+        "CHAINLIT_AUTH_SECRET": "x" * 64,
+        "UVICORN_WS_PER_MESSAGE_DEFLATE": "false",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _SERVE_PROBE],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert lines[0] == {
+        "nest_asyncio": False,
+        "c_task": True,
+        "c_future": True,
+        "host": "127.0.0.1",
+        "port": 8765,
+        "deflate": False,
+    }
+    assert lines[1] == {"origins": ["https://allowed.example"], "app": str(APP_FILE)}
