@@ -56,6 +56,16 @@ class ModelFactory:
             )
         return self._models[name]
 
+    def whole(self, name: str | None = None) -> BaseChatModel:
+        """Model ``name`` answering in one piece, for calls nobody reads token by token
+        (structured output, research sections, drafts, summaries): a streamed answer costs
+        the client a parsed chunk and a callback per few characters, which eight sections
+        written at once pay on one event loop."""
+        name = name or self._settings.model
+        if name not in self._whole:
+            self._whole[name] = self.get(name).model_copy(update={"disable_streaming": True})
+        return self._whole[name]
+
     async def structured(self, schema: type[T], prompt: str, name: str | None = None) -> T:
         """Ask model ``name`` for an answer shaped as ``schema``.
 
@@ -64,11 +74,9 @@ class ModelFactory:
         call instead, and that choice is kept for the model from then on.
         """
         name = name or self._settings.model
-        if name not in self._whole:
-            # Nobody reads structured output token by token; some servers also stream
-            # tool calls oddly (llama-cpp-python repeats the name in every delta).
-            self._whole[name] = self.get(name).model_copy(update={"disable_streaming": True})
-        model = self._whole[name]
+        # Some servers also stream tool calls oddly (llama-cpp-python repeats the name in
+        # every delta): structured output is asked for in one piece.
+        model = self.whole(name)
         if name not in self._no_json_schema:
             try:
                 return _checked(schema, await model.with_structured_output(schema).ainvoke(prompt))

@@ -89,7 +89,7 @@ def build_tools(
 
         return await writing.write(
             brief,
-            models.get(context.model),
+            models.whole(context.model),
             critic,
             WRITING_PROMPTS,
             max_rounds=context.write_rounds,

@@ -59,10 +59,16 @@ async def research_fanout() -> dict[str, Any]:
         ScriptedOpenAI(
             Brain(sections=SECTIONS, unsupported_claim=True), latency=MODEL_LATENCY
         ) as llm,
-        FakeSearch(latency=SEARCH_LATENCY, page_latency=PAGE_LATENCY) as search,
+        # each result's page on a host of its own, as on the web (the reader's per-host
+        # bound would otherwise queue all 24 pages of a report behind one address)
+        FakeSearch(
+            latency=SEARCH_LATENCY, page_latency=PAGE_LATENCY, page_hosts=SECTIONS * 3
+        ) as search,
         tempfile.TemporaryDirectory() as tmp,
     ):
-        settings = _settings(llm, search, Path(tmp), max_parallel=SECTIONS)
+        settings = _settings(
+            llm, search, Path(tmp), max_parallel=SECTIONS, fetch_allow="127.0.0.0/8"
+        )
         cold = await _research_once(settings, SECTIONS, "cold")  # first run in this process
         llm.reset()
         search.clear()

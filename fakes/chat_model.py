@@ -104,6 +104,10 @@ class FakeModels:
     def get(self, name: str | None = None) -> StructuredFake:
         return self.model
 
+    def whole(self, name: str | None = None) -> StructuredFake:
+        """The same fake: it has no streaming to turn off."""
+        return self.model
+
     def check(self) -> None:
         """Always configured."""
 

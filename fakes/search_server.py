@@ -85,8 +85,15 @@ class FakeSearch:
         mode: str = "ok",
         results_for: Callable[[str], list[dict[str, Any]]] | None = None,
         api_key: str | None = None,
+        page_hosts: int = 1,
     ) -> None:
-        """``api_key``: if set, ``POST`` requests need ``Authorization: Bearer <api_key>``."""
+        """``api_key``: if set, ``POST`` requests need ``Authorization: Bearer <api_key>``.
+
+        ``page_hosts``: above 1, the default results' pages are served from that many more
+        loopback addresses (127.0.0.2, 127.0.0.3, ...), each new page on the next one, as
+        results on the web come from many sites: a reader's per-host bound then applies as
+        it would there (allow ``127.0.0.0/8`` to read them).
+        """
         self.latency = latency
         self.page_latency = page_latency
         self.mode = mode
@@ -99,6 +106,9 @@ class FakeSearch:
         self._connections: set[socket.socket] = set()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.page_hosts = page_hosts
+        self._page_servers: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
+        self._page_homes: dict[str, str] = {}  # page path -> base URL of the host serving it
 
     @property
     def mode(self) -> str:
@@ -140,20 +150,30 @@ class FakeSearch:
         """Start serving in a background thread."""
         if self._server is not None:
             return self
-        server = _Server(("127.0.0.1", 0), _make_handler(self))
+        self._server, self._thread = self._serve("127.0.0.1")
+        if self.page_hosts > 1:
+            self._page_servers = [self._serve(f"127.0.0.{2 + n}") for n in range(self.page_hosts)]
+        return self
+
+    def _serve(self, address: str) -> tuple[ThreadingHTTPServer, threading.Thread]:
+        server = _Server((address, 0), _make_handler(self))
         server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(
+        thread = threading.Thread(
             target=server.serve_forever, args=(0.02,), name="FakeSearch", daemon=True
         )
-        self._thread.start()
-        return self
+        thread.start()
+        return server, thread
 
     def stop(self) -> None:
         """Stop serving and drop open keep-alive connections, so the port refuses afterwards."""
         server, self._server = self._server, None
         if server is None:
             return
+        for extra, thread in self._page_servers:
+            extra.shutdown()
+            extra.server_close()
+            thread.join(timeout=5)
+        self._page_servers = []
         server.shutdown()
         server.server_close()
         with self._lock:
@@ -190,9 +210,22 @@ class FakeSearch:
             results = (
                 self.results_for(query)
                 if self.results_for is not None
-                else default_results(query, f"{self.url}/page")
+                else [self._spread(r) for r in default_results(query, f"{self.url}/page")]
             )
         return 200, {"query": query, "results": results[:limit] if limit else results}
+
+    def _spread(self, result: dict[str, Any]) -> dict[str, Any]:
+        """``result`` with its page on the next page host (the same host every time)."""
+        if not self._page_servers:
+            return result
+        path = urlsplit(result["url"]).path
+        with self._lock:
+            home = self._page_homes.get(path)
+            if home is None:
+                server = self._page_servers[len(self._page_homes) % len(self._page_servers)][0]
+                address, port = server.server_address[:2]
+                home = self._page_homes[path] = f"http://{address!s}:{port}"
+        return {**result, "url": home + path}
 
 
 def _make_handler(fake: FakeSearch) -> type[BaseHTTPRequestHandler]:

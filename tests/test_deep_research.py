@@ -127,6 +127,34 @@ async def test_workers_write_from_the_pages_text_not_the_snippets(
     assert "Field studies of ocean tides aspect 1 found" in report
 
 
+async def test_sections_are_asked_for_in_one_piece_while_the_chat_answer_streams(
+    engine: Engine, llm: ScriptedOpenAI
+) -> None:
+    """Nobody reads a section token by token: its call is not streamed (a chunk parsed and
+    a callback per few characters, for eight sections at once on one event loop)."""
+    await research(engine)
+    workers = [c for c in llm.calls if c.request.last_user.startswith(WORKER_PROMPT)]
+    assert len(workers) == 3 and not any(c.request.stream for c in workers)
+    await collect(engine.chat(new_thread_id(), "hello", owner=OWNER))
+    assert llm.calls[-1].request.stream  # the answer the person reads still streams
+
+
+async def test_pages_spread_over_many_hosts_are_all_read(
+    llm: ScriptedOpenAI, data_dir: Path
+) -> None:
+    """The bench's set-up: each result's page on a loopback address of its own, as results
+    on the web come from many sites (the reader's per-host bound then applies as there)."""
+    with FakeSearch(page_hosts=9) as spread:
+        settings = local_settings(llm, spread, data_dir, fetch_allow="127.0.0.0/8")
+        async with Engine.open(settings) as engine:
+            _, events = await research(engine)
+    cited = source_lines(report_of(events).markdown)
+    hosts = {re.search(r"https?://([^/:]+)", line).group(1) for line in cited}  # type: ignore[union-attr]
+    assert len(spread.pages) == 9
+    assert len(cited) >= 6 and len(hosts) == len(cited)
+    assert hosts <= {f"127.0.0.{n}" for n in range(2, 11)}
+
+
 async def test_a_page_read_by_one_run_is_not_fetched_again_by_the_next(
     engine: Engine, search: FakeSearch
 ) -> None:

@@ -146,7 +146,8 @@ class FetchPolicy:
         max_bytes: largest body read (after decompression); a larger page is refused.
         max_redirects: redirect hops followed.
         per_host: requests at once to one host name.
-        per_run: requests at once in the whole run.
+        per_run: requests at once in the whole run (24: eight sections reading three pages
+            each at once).
         user_agent: the ``User-Agent`` header: says who reads and why.
         max_text_chars: extracted text kept per page (cut between words).
     """
@@ -157,7 +158,7 @@ class FetchPolicy:
     max_bytes: int = 5 * 1024 * 1024
     max_redirects: int = 5
     per_host: int = 2
-    per_run: int = 8
+    per_run: int = 24
     user_agent: str = DEFAULT_USER_AGENT
     max_text_chars: int = 200_000
 

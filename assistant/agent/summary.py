@@ -40,7 +40,7 @@ class Summarizer:
         limit = context.context_tokens if by == "tokens" else context.max_messages
         key = (context.model, by, limit)
         if key not in self._units:
-            model = self._models.get(context.model)
+            model = self._models.whole(context.model)
             # Tagged so its tokens never reach the person as if they were the answer.
             writer = model.with_config(tags=["nostream"])
 

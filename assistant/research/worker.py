@@ -113,7 +113,7 @@ async def write_section(
         sources=reading.prompt(),
     )
     try:
-        reply = await models.get(context.model).ainvoke(prompt)
+        reply = await models.whole(context.model).ainvoke(prompt)
     except Exception as exc:  # no interrupt below this point; any model failure is reported
         return failed(f"the model failed while writing it: {describe(exc)}", found)
     text, removed = clean_citations(str(reply.content), reading.sources)
