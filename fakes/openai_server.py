@@ -25,8 +25,10 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
+
+from fakes.loopback import BurstServer
 
 
 def _text(content: Any) -> str:
@@ -178,9 +180,7 @@ def rule_responder(
     return respond
 
 
-class _Server(ThreadingHTTPServer):
-    request_queue_size = 256  # the default 5 drops connection bursts (1 s SYN retry)
-    daemon_threads = True
+class _Server(BurstServer):
     block_on_close = False
 
     def __init__(self, owner: ScriptedOpenAI) -> None:

@@ -18,9 +18,10 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from fakes.loopback import BurstServer, LoopbackServer
 
 TRACES_PATH = "/v1/traces"
 
@@ -82,17 +83,15 @@ def decode(body: bytes) -> list[ReceivedSpan]:
     return spans
 
 
-class OtlpReceiver:
+class OtlpReceiver(LoopbackServer):
     """A threaded OTLP/HTTP trace collector on 127.0.0.1 with a random free port."""
 
     def __init__(self) -> None:
         """Not listening until ``start()`` (or ``with``)."""
+        super().__init__()
         self._spans: list[ReceivedSpan] = []
         self._headers: list[dict[str, str]] = []
-        self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -133,34 +132,8 @@ class OtlpReceiver:
     def start(self) -> OtlpReceiver:
         """Start serving in a background thread."""
         if self._server is None:
-            server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-            server.daemon_threads = True
-            self._server = server
-            self._thread = threading.Thread(
-                target=server.serve_forever, args=(0.02,), name="OtlpReceiver", daemon=True
-            )
-            self._thread.start()
+            self._serve(BurstServer(("127.0.0.1", 0), _make_handler(self)), "OtlpReceiver")
         return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> OtlpReceiver:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _receive(self, headers: dict[str, str], spans: list[ReceivedSpan]) -> None:
         with self._changed:

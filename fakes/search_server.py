@@ -11,27 +11,19 @@ so research reads real pages in every test (with ``ASSISTANT_FETCH_ALLOW=127.0.0
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from fakes.loopback import BurstServer, LoopbackServer, serve_in_thread
 from fakes.web_server import article_html
 
 MODES = ("ok", "ratelimit", "error", "empty")
-
-
-class _Server(ThreadingHTTPServer):
-    # The default listen backlog (5) drops bursts of connections, which then wait a full
-    # second for TCP's SYN retry: concurrency would look serialised.
-    request_queue_size = 256
 
 
 def slug(text: str) -> str:
@@ -74,7 +66,7 @@ def _page(path: str) -> bytes | None:
     return article_html(title, page_paragraphs(words, number)).encode()
 
 
-class FakeSearch:
+class FakeSearch(LoopbackServer):
     """A threaded HTTP search server on 127.0.0.1 with a random free port."""
 
     def __init__(
@@ -94,6 +86,7 @@ class FakeSearch:
         results on the web come from many sites: a reader's per-host bound then applies as
         it would there (allow ``127.0.0.0/8`` to read them).
         """
+        super().__init__()
         self.latency = latency
         self.page_latency = page_latency
         self.mode = mode
@@ -102,10 +95,6 @@ class FakeSearch:
         self.last_authorization: str | None = None
         self._requests: list[tuple[str, float, float]] = []
         self._pages: list[str] = []
-        self._lock = threading.Lock()
-        self._connections: set[socket.socket] = set()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.page_hosts = page_hosts
         self._page_servers: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
         self._page_homes: dict[str, str] = {}  # page path -> base URL of the host serving it
@@ -150,50 +139,18 @@ class FakeSearch:
         """Start serving in a background thread."""
         if self._server is not None:
             return self
-        self._server, self._thread = self._serve("127.0.0.1")
-        if self.page_hosts > 1:
-            self._page_servers = [self._serve(f"127.0.0.{2 + n}") for n in range(self.page_hosts)]
+        self._serve(BurstServer(("127.0.0.1", 0), _make_handler(self)), "FakeSearch")
+        for n in range(self.page_hosts if self.page_hosts > 1 else 0):
+            server = BurstServer((f"127.0.0.{2 + n}", 0), _make_handler(self))
+            self._page_servers.append((server, serve_in_thread(server, "FakeSearch pages")))
         return self
 
-    def _serve(self, address: str) -> tuple[ThreadingHTTPServer, threading.Thread]:
-        server = _Server((address, 0), _make_handler(self))
-        server.daemon_threads = True
-        thread = threading.Thread(
-            target=server.serve_forever, args=(0.02,), name="FakeSearch", daemon=True
-        )
-        thread.start()
-        return server, thread
-
-    def stop(self) -> None:
-        """Stop serving and drop open keep-alive connections, so the port refuses afterwards."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        for extra, thread in self._page_servers:
-            extra.shutdown()
-            extra.server_close()
+    def _before_stop(self) -> None:
+        for server, thread in self._page_servers:
+            server.shutdown()
+            server.server_close()
             thread.join(timeout=5)
         self._page_servers = []
-        server.shutdown()
-        server.server_close()
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeSearch:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _answer(self, query: str, limit: int | None) -> tuple[int, dict[str, Any]]:
         """Status and JSON body for one search, after the configured latency."""

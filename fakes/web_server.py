@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import socket
 import ssl
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
 from fakes.files import make_pdf
+from fakes.loopback import BurstServer, LoopbackServer
 
 ARTICLE_TITLE = "How the Moon drives the tides"
 ARTICLE_TEXT = (
@@ -162,12 +161,7 @@ def default_routes(*, slow: float = 30.0, huge: int = 6 * 1024 * 1024) -> dict[s
     }
 
 
-class _Server(ThreadingHTTPServer):
-    request_queue_size = 256  # the default (5) drops bursts of connections
-    daemon_threads = True
-
-
-class FakeWeb:
+class FakeWeb(LoopbackServer):
     """A threaded HTTP server on 127.0.0.1 with a random free port."""
 
     def __init__(
@@ -180,16 +174,13 @@ class FakeWeb:
     ) -> None:
         """``routes`` replace the defaults (``default_routes(slow=..., huge=...)``) if given;
         ``tls``, a server-side context, makes it speak HTTPS."""
+        super().__init__()
         self.tls = tls
         self.routes = routes if routes is not None else default_routes(slow=slow, huge=huge)
         self._hits: list[Hit] = []
         self._active: Counter[str] = Counter()
         self._peak: Counter[str] = Counter()
-        self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._connections: set[socket.socket] = set()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -230,42 +221,14 @@ class FakeWeb:
         if self._server is not None:
             return self
         self._stopping.clear()
-        server = _Server(("127.0.0.1", 0), _make_handler(self))
+        server = BurstServer(("127.0.0.1", 0), _make_handler(self))
         if self.tls is not None:
             server.socket = self.tls.wrap_socket(server.socket, server_side=True)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, args=(0.02,), name="FakeWeb", daemon=True
-        )
-        self._thread.start()
+        self._serve(server, "FakeWeb")
         return self
 
-    def stop(self) -> None:
-        """Stop serving, wake slow handlers and drop open connections."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        self._stopping.set()
-        server.shutdown()
-        server.server_close()
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeWeb:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _before_stop(self) -> None:
+        self._stopping.set()  # wake slow handlers
 
     def _enter(self, host: str) -> None:
         with self._lock:
@@ -333,8 +296,8 @@ def _make_handler(web: FakeWeb) -> type[BaseHTTPRequestHandler]:
             if route.content_type:
                 self.send_header("Content-Type", route.content_type)
             if route.location is not None:
-                base = f"http://127.0.0.1:{self.server.server_address[1]}"
-                location = route.location.format(base=base, port=self.server.server_address[1])
+                port = web.port
+                location = route.location.format(base=f"http://127.0.0.1:{port}", port=port)
                 self.send_header("Location", location)
             for name, value in route.headers.items():
                 self.send_header(name, value)
