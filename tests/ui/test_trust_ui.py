@@ -10,37 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import socketio
 
-from fakes.brain import WORKER_PROMPT, Brain
+from fakes.brain import Brain
 from fakes.chat_client import ChatClient, sign_in
 from fakes.openai_server import ScriptedOpenAI
 from tests.ui.conftest import UiServer, running
-
-PASSWORDS = {"alice": "secret1", "bob": "secret2"}
-
-
-@contextlib.asynccontextmanager
-async def window(
-    server: UiServer, user: str = "alice", thread_id: str = ""
-) -> AsyncIterator[ChatClient]:
-    """One browser window, signed in as ``user``."""
-    cookie = await sign_in(server.url, user, PASSWORDS[user])
-    client = await ChatClient.open(server.url, cookie, thread_id)
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
-def workers(llm: ScriptedOpenAI, since: int = 0) -> int:
-    """Section prompts the model received."""
-    return sum(c.request.last_user.startswith(WORKER_PROMPT) for c in llm.calls[since:])
+from tests.ui.windows import approve_in_both, window, workers
 
 
 async def saved_steps(server: UiServer, thread_id: str) -> list[dict[str, object]]:
@@ -58,23 +39,11 @@ async def test_two_windows_approving_one_plan_run_the_research_once(
         asked = await first.next_question()
         async with window(server, thread_id=first.thread_id) as second:
             again = await second.next_question()
-            assert again.interrupt_id == asked.interrupt_id
             before = len(ui_llm.calls)
-            ui_llm.latency = 0.3  # both clicks land while the research runs
-            try:
-                await asyncio.gather(first.click(asked, "approve"), second.click(again, "approve"))
-                await first.message_containing("## Sources", within=30)
-                await asyncio.sleep(1)
-            finally:
-                ui_llm.latency = 0.0
-            refusal = [
-                m
-                for m in second.messages()
-                if "busy in another window" in m or "already answered" in m
-            ]
+            refused = await approve_in_both(first, asked, second, again, ui_llm)
     assert workers(ui_llm, before) == ui_brain.sections  # every section prompt sent once
     assert len([c for c in ui_llm.calls[before:] if c.request.schema_name == "Introduction"]) == 1
-    assert refusal, second.messages()
+    assert refused, (first.messages(), second.messages())
 
 
 async def test_two_windows_sending_at_once_never_lose_a_message(

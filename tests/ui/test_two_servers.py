@@ -17,7 +17,7 @@ import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from fakes.postgres import TempPostgres, free_port
 from fakes.ui_server import UiServer
 from tests.support import query, stored_bytes
 from tests.ui.conftest import USERS
-from tests.ui.test_trust_ui import PASSWORDS, workers
+from tests.ui.windows import approve_in_both, window, workers
 
 Pair = tuple[UiServer, UiServer]
 
@@ -76,20 +76,6 @@ def servers(pair: Pair) -> Iterator[Pair]:
     for server in pair:
         if server.proc is None or server.proc.poll() is not None:
             server.start()
-
-
-@contextlib.asynccontextmanager
-async def window(
-    server: UiServer | str, user: str = "alice", thread_id: str = "", cookie: str = ""
-) -> AsyncIterator[ChatClient]:
-    """One browser window on ``server`` (or a proxy's URL), signed in as ``user``."""
-    url = server if isinstance(server, str) else server.url
-    cookie = cookie or await sign_in(url, user, PASSWORDS[user])
-    client = await ChatClient.open(url, cookie, thread_id)
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 async def test_a_conversation_started_on_one_process_continues_on_the_other(
@@ -148,13 +134,6 @@ async def test_a_plan_asked_on_one_process_is_approved_on_the_other_and_the_repo
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
 
 
-async def first_of(*waits: asyncio.Future[str] | asyncio.Task[str]) -> str:
-    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    for task in pending:
-        task.cancel()
-    return next(iter(done)).result()
-
-
 async def test_two_windows_on_two_processes_approving_one_plan_run_the_research_once(
     servers: Pair, ui_llm: ScriptedOpenAI, ui_brain: Brain
 ) -> None:
@@ -164,26 +143,8 @@ async def test_two_windows_on_two_processes_approving_one_plan_run_the_research_
         asked = await first.next_question()
         async with window(two, thread_id=first.thread_id) as second:
             again = await second.next_question()
-            assert again.interrupt_id == asked.interrupt_id
             before = len(ui_llm.calls)
-            ui_llm.latency = 0.3  # both clicks land while the research runs
-            try:
-                await asyncio.gather(first.click(asked, "approve"), second.click(again, "approve"))
-                await first_of(
-                    *(
-                        asyncio.create_task(c.message_containing("## Sources", within=30))
-                        for c in (first, second)
-                    )
-                )
-                await asyncio.sleep(1)
-            finally:
-                ui_llm.latency = 0.0
-            refused = [
-                m
-                for c in (first, second)
-                for m in c.messages()
-                if "busy in another window" in m or "already answered" in m
-            ]
+            refused = await approve_in_both(first, asked, second, again, ui_llm)
     assert workers(ui_llm, before) == ui_brain.sections  # every section prompt sent once
     assert len([c for c in ui_llm.calls[before:] if c.request.schema_name == "Introduction"]) == 1
     assert refused, (first.messages(), second.messages())
