@@ -11,6 +11,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -101,6 +102,61 @@ def test_two_processes_share_one_data_directory(cli_env: dict[str, str], tmp_pat
         [*assistant_command(), "threads"], env=cli_env, capture_output=True, text=True, check=True
     ).stdout
     assert "p0" in listed and "p1" in listed
+
+
+_OPEN_STORAGE = """
+import asyncio, sys
+from langgraph.store.sqlite.aio import AsyncSqliteStore
+from assistant.settings import load_settings
+from assistant.storage import open_storage
+
+if sys.argv[2] == "broken":
+    async def broken(self):
+        raise RuntimeError("the store could not be set up")
+    AsyncSqliteStore.setup = broken
+
+async def main():
+    async with open_storage(load_settings(data_dir=sys.argv[1])):
+        pass
+
+try:
+    asyncio.run(main())
+except RuntimeError as exc:
+    print("failed:", exc)
+else:
+    print("opened")
+"""
+
+
+def _open_storage(data_dir: Path, how: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
+    return subprocess.Popen(
+        [sys.executable, "-c", _OPEN_STORAGE, str(data_dir), how],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_first_starts_at_once_set_up_one_data_directory_one_after_the_other(
+    tmp_path: Path,
+) -> None:
+    """Four processes opening a fresh data directory at the same moment all succeed (two
+    first starts of the CLI once raced in LangGraph's store migrations: "UNIQUE constraint
+    failed: store_migrations.v")."""
+    starts = [_open_storage(tmp_path / "data", "ok") for _ in range(4)]
+    for start in starts:
+        out, err = start.communicate(timeout=60)
+        assert (start.returncode, out.strip()) == (0, "opened"), err
+
+
+def test_a_failed_set_up_does_not_keep_the_process_alive(tmp_path: Path) -> None:
+    """A set-up that fails after its connection opened closes it: the process ends with
+    the error instead of hanging on the connection's thread."""
+    start = _open_storage(tmp_path / "data", "broken")
+    out, err = start.communicate(timeout=60)
+    assert "failed: the store could not be set up" in out, err
 
 
 @both_backends

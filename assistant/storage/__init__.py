@@ -24,6 +24,7 @@ from assistant.storage.db import (
     Database,
     SqliteDatabase,
     connect_sqlite,
+    one_process_at_a_time,
     private_dir,
     truncate_wal,
 )
@@ -120,7 +121,11 @@ async def open_checkpointer(settings: Settings, types: Sequence[type[Any]] = ())
 
     conn = await connect_sqlite(settings.checkpoint_path, settings.db_timeout)
     saver = AsyncSqliteSaver(conn, serde=_serializer(types))
-    await saver.setup()
+    try:
+        await saver.setup()
+    except BaseException:
+        await conn.close()  # an open connection's thread would keep the process alive
+        raise
     return saver
 
 
@@ -130,7 +135,13 @@ async def open_memory_store(settings: Settings) -> Any:
 
     conn = await connect_sqlite(settings.memory_path, settings.db_timeout, autocommit=True)
     store = AsyncSqliteStore(conn)
-    await store.setup()
+    try:
+        await store.setup()
+    except BaseException:
+        # its batching task and its connection's thread would keep the process alive
+        await stop_store(store)
+        await conn.close()
+        raise
     return store
 
 
@@ -174,6 +185,11 @@ Opened = tuple[Database, Any, Database, Callable[[], Awaitable[None]] | None, An
 """Our tables, the checkpointer, the history tables, the logs' flush, the memory store."""
 
 
+SETUP_LOCK = ".setup.lock"
+"""The file in the data directory whose lock a starting process holds while it creates or
+upgrades the SQLite files."""
+
+
 @contextlib.asynccontextmanager
 async def _open_sqlite(
     settings: Settings, checkpointed: Sequence[type[Any]]
@@ -181,19 +197,22 @@ async def _open_sqlite(
     """SQLite files in the data directory (memories in their own)."""
     await asyncio.to_thread(private_dir, settings.data_dir)  # never block the event loop
     async with contextlib.AsyncExitStack() as stack:
-        db = await SqliteDatabase.open(settings.store_path, settings.db_timeout)
-        stack.push_async_callback(db.close)
-        await ensure_schema(db)
-        checkpointer = await open_checkpointer(settings, checkpointed)
-        stack.push_async_callback(checkpointer.conn.close)
-        history_db = await SqliteDatabase.open(settings.history_path, settings.db_timeout)
-        stack.push_async_callback(history_db.close)
-        await ensure_history_schema(history_db)
-        store = None
-        if settings.memory:
-            store = await open_memory_store(settings)
-            stack.push_async_callback(store.conn.close)
-            stack.push_async_callback(stop_store, store)
+        # Created or upgraded by one starting process at a time (two first starts at once
+        # raced in LangGraph's store migrations), as on PostgreSQL.
+        async with one_process_at_a_time(settings.data_dir / SETUP_LOCK):
+            db = await SqliteDatabase.open(settings.store_path, settings.db_timeout)
+            stack.push_async_callback(db.close)
+            await ensure_schema(db)
+            checkpointer = await open_checkpointer(settings, checkpointed)
+            stack.push_async_callback(checkpointer.conn.close)
+            history_db = await SqliteDatabase.open(settings.history_path, settings.db_timeout)
+            stack.push_async_callback(history_db.close)
+            await ensure_history_schema(history_db)
+            store = None
+            if settings.memory:
+                store = await open_memory_store(settings)
+                stack.push_async_callback(store.conn.close)
+                stack.push_async_callback(stop_store, store)
 
         async def flush_logs() -> None:
             await truncate_wal(checkpointer.conn)

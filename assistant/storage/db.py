@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -110,6 +111,29 @@ def _create_private(path: Path) -> None:
     private_dir(path.parent)
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # 0600 when new
     private_file(path)
+
+
+@contextlib.asynccontextmanager
+async def one_process_at_a_time(path: Path) -> AsyncIterator[None]:
+    """Hold an exclusive lock on the file ``path`` (created 0600) while inside, across
+    processes: for set-up that is not safe to run twice at once on one data directory
+    (LangGraph's store numbers its migrations in a table two first starts would both fill).
+    The kernel releases the lock if the process dies."""
+    fd = await asyncio.to_thread(_lock_file, path)
+    try:
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _lock_file(path: Path) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 async def truncate_wal(conn: aiosqlite.Connection) -> None:
