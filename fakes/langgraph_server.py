@@ -10,12 +10,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
-import httpx
-
-from fakes.ui_server import free_port
+from fakes.ui_server import free_port, log_tail, wait_until_answering
 
 ROOT = Path(__file__).resolve().parents[1]
 LANGGRAPH = ROOT / ".venv-langgraph" / "bin" / "langgraph"
@@ -67,18 +64,13 @@ class LangGraphDev:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stopped as a whole
             )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"langgraph dev exited ({self.proc.returncode}):\n{self.tail()}")
-            try:
-                if httpx.get(f"{self.url}/ok", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"langgraph dev did not start in {START_TIMEOUT_S}s:\n{self.tail()}")
+        try:
+            wait_until_answering(
+                self.proc, f"{self.url}/ok", "langgraph dev", self.log, START_TIMEOUT_S, 0.2
+            )
+        except RuntimeError:
+            self.stop()
+            raise
 
     def stop(self, timeout: float = 15) -> int | None:
         """Ctrl-C to the process group; kill it if it does not stop in time.
@@ -99,5 +91,4 @@ class LangGraphDev:
 
     def tail(self, lines: int = 60) -> str:
         """The end of the server's output."""
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log, lines)

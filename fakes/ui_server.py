@@ -15,6 +15,30 @@ ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 30.0
 
 
+def wait_until_answering(
+    proc: subprocess.Popen[bytes], url: str, what: str, log: Path, timeout: float, every: float
+) -> None:
+    """Until ``url`` answers 200; raise ``RuntimeError`` with the end of ``log`` if ``proc``
+    (``what``) exits first or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited ({proc.returncode}):\n{log_tail(log)}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(every)
+    raise RuntimeError(f"{what} did not start in {timeout}s:\n{log_tail(log)}")
+
+
+def log_tail(log: Path, lines: int = 60) -> str:
+    """The end of a server's output file."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as probe:
@@ -52,17 +76,9 @@ class UiServer:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the UI server exited ({self.proc.returncode}):\n{self.tail()}")
-            try:
-                if httpx.get(f"{self.url}/auth/config", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"the UI server did not start in {START_TIMEOUT_S}s:\n{self.tail()}")
+        wait_until_answering(
+            self.proc, f"{self.url}/auth/config", "the UI server", self.log, START_TIMEOUT_S, 0.1
+        )
 
     def kill(self) -> None:
         """Kill -9: no shutdown hook runs, as in a crash."""
@@ -82,5 +98,4 @@ class UiServer:
 
     def tail(self, lines: int = 40) -> str:
         """The end of the server's output."""
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log, lines)
