@@ -21,7 +21,7 @@ from fakes.brain import Brain
 from fakes.chat_client import ChatClient, sign_in
 from fakes.openai_server import ScriptedOpenAI
 from tests.ui.conftest import UiServer, running
-from tests.ui.windows import approve_in_both, window, workers
+from tests.ui.windows import approving_one_plan_in_two_windows_runs_it_once, window, workers
 
 
 async def saved_steps(server: UiServer, thread_id: str) -> list[dict[str, object]]:
@@ -34,16 +34,7 @@ async def saved_steps(server: UiServer, thread_id: str) -> list[dict[str, object
 async def test_two_windows_approving_one_plan_run_the_research_once(
     server: UiServer, ui_llm: ScriptedOpenAI, ui_brain: Brain
 ) -> None:
-    async with window(server) as first:
-        await first.send("research tides")
-        asked = await first.next_question()
-        async with window(server, thread_id=first.thread_id) as second:
-            again = await second.next_question()
-            before = len(ui_llm.calls)
-            refused = await approve_in_both(first, asked, second, again, ui_llm)
-    assert workers(ui_llm, before) == ui_brain.sections  # every section prompt sent once
-    assert len([c for c in ui_llm.calls[before:] if c.request.schema_name == "Introduction"]) == 1
-    assert refused, (first.messages(), second.messages())
+    await approving_one_plan_in_two_windows_runs_it_once(server, server, ui_llm, ui_brain)
 
 
 async def test_two_windows_sending_at_once_never_lose_a_message(

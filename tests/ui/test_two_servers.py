@@ -32,7 +32,7 @@ from fakes.postgres import TempPostgres, free_port
 from fakes.ui_server import UiServer
 from tests.support import query, stored_bytes
 from tests.ui.conftest import USERS
-from tests.ui.windows import approve_in_both, window, workers
+from tests.ui.windows import approving_one_plan_in_two_windows_runs_it_once, window, workers
 
 Pair = tuple[UiServer, UiServer]
 
@@ -137,17 +137,7 @@ async def test_a_plan_asked_on_one_process_is_approved_on_the_other_and_the_repo
 async def test_two_windows_on_two_processes_approving_one_plan_run_the_research_once(
     servers: Pair, ui_llm: ScriptedOpenAI, ui_brain: Brain
 ) -> None:
-    one, two = servers
-    async with window(one) as first:
-        await first.send("research tides")
-        asked = await first.next_question()
-        async with window(two, thread_id=first.thread_id) as second:
-            again = await second.next_question()
-            before = len(ui_llm.calls)
-            refused = await approve_in_both(first, asked, second, again, ui_llm)
-    assert workers(ui_llm, before) == ui_brain.sections  # every section prompt sent once
-    assert len([c for c in ui_llm.calls[before:] if c.request.schema_name == "Introduction"]) == 1
-    assert refused, (first.messages(), second.messages())
+    await approving_one_plan_in_two_windows_runs_it_once(*servers, ui_llm, ui_brain)
 
 
 async def test_a_process_killed_mid_research_leaves_its_thread_to_the_other(

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from fakes.brain import WORKER_PROMPT
+from fakes.brain import WORKER_PROMPT, Brain
 from fakes.chat_client import ChatClient, Question, sign_in
 from fakes.openai_server import ScriptedOpenAI
 from fakes.ui_server import UiServer
@@ -59,3 +59,21 @@ async def approve_in_both(
     finally:
         llm.latency = 0.0
     return [m for c in (first, second) for m in c.messages() if any(r in m for r in REFUSALS)]
+
+
+async def approving_one_plan_in_two_windows_runs_it_once(
+    one: UiServer, two: UiServer, llm: ScriptedOpenAI, brain: Brain
+) -> None:
+    """Research asked in a window on ``one``, its plan open in a second window on ``two``
+    (the same server or another), Approve clicked in both at once: every section prompt is
+    sent once, one introduction is written, and a window is told the other answered."""
+    async with window(one) as first:
+        await first.send("research tides")
+        asked = await first.next_question()
+        async with window(two, thread_id=first.thread_id) as second:
+            again = await second.next_question()
+            before = len(llm.calls)
+            refused = await approve_in_both(first, asked, second, again, llm)
+    assert workers(llm, before) == brain.sections  # every section prompt sent once
+    assert len([c for c in llm.calls[before:] if c.request.schema_name == "Introduction"]) == 1
+    assert refused, (first.messages(), second.messages())
