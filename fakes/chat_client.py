@@ -185,9 +185,11 @@ class ChatClient:
         if not self.thread_id:
             await self.wait_for(lambda name, _: name == "first_interaction", within)
 
-    async def stop(self) -> None:
-        """Press Stop."""
+    async def stop(self, within: float = 20) -> None:
+        """Press Stop and wait until the run says it stopped."""
+        pressed_at = len(self.events)
         await self.sio.emit("stop")
+        await self.message_containing("Stopped.", within=within, start=pressed_at)
 
     async def next_question(self, within: float = 20, start: int | None = None) -> Question:
         """The next question with buttons shown after event ``start`` (default: the last
