@@ -209,11 +209,20 @@ class Engine:
         self.models.check()
         notices = await self.prepare_tools()
         payload = {"messages": [("user", text)]}
-        async with contextlib.aclosing(
-            self._run(thread_id, ThreadKind.CHAT, context, _constant(payload, notices), title=text)
-        ) as run:
-            async for event in run:
-                yield event
+        # The model is the first step of a turn: its memories are read meanwhile.
+        ahead = (
+            self.memories.read_ahead(owner)
+            if self.memories is not None and context.memory
+            else contextlib.nullcontext()
+        )
+        with ahead:
+            async with contextlib.aclosing(
+                self._run(
+                    thread_id, ThreadKind.CHAT, context, _constant(payload, notices), title=text
+                )
+            ) as run:
+                async for event in run:
+                    yield event
 
     async def research(
         self,

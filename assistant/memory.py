@@ -16,11 +16,13 @@ vector extension many Python builds cannot load) and on PostgreSQL without pgvec
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from langchain_core.embeddings import Embeddings
@@ -87,6 +89,8 @@ class Memories:
         """``embeddings``: find memories by meaning with this model (None: by words)."""
         self.store = store
         self.embeddings = embeddings
+        self._ahead: dict[str, asyncio.Task[list[Memory]]] = {}
+        """Reads started by ``read_ahead``, by owner, until a ``newest`` takes them."""
 
     @property
     def semantic(self) -> bool:
@@ -103,8 +107,42 @@ class Memories:
             log.warning("embedding a memory failed, finding memories by words: %s", exc)
             return ()
 
+    @contextlib.contextmanager
+    def read_ahead(self, owner: str) -> Iterator[None]:
+        """Start reading ``owner``'s memories now, for a model call about to come.
+
+        The read (several trips to the store's connection) then overlaps the run's other
+        start-up (its lease, its checkpoint) instead of following it. Inside the block the
+        first ``newest(owner)`` takes the result; on leaving, a result nobody took is
+        dropped. A write to ``owner``'s memories drops it too: it may predate the write.
+        """
+        task = self._ahead.get(owner)
+        if task is None:
+            task = self._ahead[owner] = asyncio.ensure_future(self._read(owner))
+        try:
+            yield
+        finally:
+            self._drop_ahead(owner, task)
+
+    def _drop_ahead(self, owner: str, task: asyncio.Task[list[Memory]] | None = None) -> None:
+        """Forget ``owner``'s read ahead (only if it is ``task``, when given)."""
+        current = self._ahead.get(owner)
+        if current is None or (task is not None and current is not task):
+            return
+        del self._ahead[owner]
+        if not current.done():
+            current.cancel()
+        elif not current.cancelled():
+            current.exception()  # a failed read nobody took: not worth a warning
+
     async def newest(self, owner: str, limit: int = MAX_MEMORIES) -> list[Memory]:
         """``owner``'s memories, newest first."""
+        ahead = self._ahead.pop(owner, None)
+        found = await ahead if ahead is not None else await self._read(owner)
+        return found[:limit]
+
+    async def _read(self, owner: str) -> list[Memory]:
+        """All of ``owner``'s memories from the store, newest first."""
         # ``abatch`` directly: the store's ``asearch`` queues the operation for a batching
         # task first, which costs more than the query itself on this per-turn path.
         [items] = await self.store.abatch(
@@ -113,7 +151,7 @@ class Memories:
         listed = items if isinstance(items, list) else []
         found = [m for item in listed if isinstance(item, Item) and (m := _memory(item))]
         found.sort(key=lambda m: m.created_at, reverse=True)
-        return found[:limit]
+        return found
 
     async def add(self, owner: str, text: str, thread_id: str = "") -> tuple[Memory, bool]:
         """Keep ``text`` for ``owner``; ``(memory, False)`` if the same was already kept.
@@ -124,6 +162,7 @@ class Memories:
         if not text:
             raise InputError("There is nothing to remember.")
         text = brief(text, MAX_MEMORY_CHARS)
+        self._drop_ahead(owner)
         have = await self.newest(owner)
         for memory in have:
             if _normal(memory.text) == _normal(text):
@@ -149,6 +188,7 @@ class Memories:
     async def forget(self, owner: str, memory_id: str) -> bool:
         """Remove one of ``owner``'s memories; False if it was not there."""
         namespace = _namespace(owner)
+        self._drop_ahead(owner)
         if await self.store.aget(namespace, memory_id) is None:
             return False
         await self.store.adelete(namespace, memory_id)
@@ -156,6 +196,7 @@ class Memories:
 
     async def clear(self, owner: str) -> int:
         """Remove all of ``owner``'s memories; how many there were."""
+        self._drop_ahead(owner)
         memories = await self.newest(owner)
         for memory in memories:
             await self.store.adelete(_namespace(owner), memory.id)

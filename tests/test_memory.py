@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from langgraph.store.base import SearchOp
+from langgraph.store.memory import InMemoryStore
 
 from assistant.context import Choices
 from assistant.engine import Engine
@@ -154,3 +156,42 @@ async def test_memories_are_found_by_meaning_with_an_embeddings_model(
     assert found[0].text == FRENCH
     assert "reports in which language?" in llm.embedded  # the query went to /v1/embeddings
     assert FRENCH in llm.embedded  # and so did the memory when it was kept
+
+
+class _CountingStore(InMemoryStore):
+    """LangGraph's in-memory store, counting the batches read from it."""
+
+    reads = 0
+
+    async def abatch(self, ops: Any) -> Any:
+        ops = list(ops)
+        self.reads += sum(isinstance(op, SearchOp) for op in ops)
+        return await super().abatch(ops)
+
+
+async def test_a_read_ahead_is_taken_once_and_never_outlives_a_write_or_its_block() -> None:
+    store = _CountingStore()
+    memories = Memories(store)
+    await memories.add("dan", "Likes maps")
+    store.reads = 0
+
+    with memories.read_ahead("dan"):
+        await asyncio.sleep(0)  # the read runs meanwhile
+        assert [m.text for m in await memories.newest("dan")] == ["Likes maps"]
+        assert store.reads == 1  # the read ahead, taken by the first newest()
+        assert [m.text for m in await memories.newest("dan")] == ["Likes maps"]
+        assert store.reads == 2  # a second call reads again
+
+    with memories.read_ahead("dan"):
+        await asyncio.sleep(0)
+        await memories.add("dan", "Writes in Welsh")  # the read ahead predates this
+        assert {m.text for m in await memories.relevant("dan", "")} == {
+            "Likes maps",
+            "Writes in Welsh",
+        }
+
+    with memories.read_ahead("dan"):  # left without being taken: dropped, not kept
+        await asyncio.sleep(0.01)
+    other = Memories(store)  # another process, writing to the same store
+    await other.add("dan", "Sails on Sundays")
+    assert len(await memories.newest("dan")) == 3
