@@ -95,29 +95,67 @@ def rejects_json_schema(exc: Exception) -> bool:
     )
 
 
+class _DictChunks:
+    """The openai client's ``chat.completions``, streaming each chunk as the JSON object it
+    arrived as.
+
+    The openai SDK (3.x) builds a pydantic ``ChatCompletionChunk`` from every streamed
+    chunk, and langchain-openai (1.7) at once turns it back into a dict (``model_dump``);
+    langchain takes a dict as it is. The SDK still reads the stream (server-sent events,
+    error events, closing the connection): only the object it builds is ``object``, the
+    JSON as decoded. Everything else goes to the client unchanged.
+    """
+
+    def __init__(self, completions: Any) -> None:
+        self._completions = completions
+
+    async def create(self, **payload: Any) -> Any:
+        if not payload.get("stream"):
+            return await self._completions.create(**payload)
+        from openai import AsyncStream
+
+        raw = await self._completions.with_raw_response.create(**payload)
+        return raw.parse(to=AsyncStream[object])
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._completions, name)
+
+
 @functools.cache
 def wire_chat_openai() -> type[ChatOpenAI]:
-    """``ChatOpenAI`` that sends the messages it built as the request body, untouched.
+    """``ChatOpenAI`` that sends the messages and tools it built as the request body,
+    untouched, and streams the chunks as dicts.
 
-    The openai SDK (2.x-3.x) re-walks every message against a union of TypedDicts in pure
-    Python before sending (``async_maybe_transform``): about 0.4 ms per message per call,
-    which made a turn's overhead grow with the thread (profiled: 20 ms a turn on short
-    threads, 130 ms at 300 messages). langchain-openai already produces wire-format dicts,
-    so they go through ``extra_body``, which the SDK merges into the JSON body as it is.
+    The openai SDK (2.x-3.x) re-walks every message and every tool schema against unions of
+    TypedDicts in pure Python before sending (``async_maybe_transform``): about 0.4 ms per
+    message per call, which made a turn's overhead grow with the thread (profiled: 20 ms a
+    turn on short threads, 130 ms at 300 messages), and as much again for the tools' nested
+    JSON schemas on every call. langchain-openai already produces wire-format dicts, so they
+    go through ``extra_body``, which the SDK merges into the JSON body as it is. (Not with a
+    ``response_format``: the SDK's structured-output parsing reads the tools it was given.)
+    Streamed chunks: see ``_DictChunks``.
     """
     from langchain_openai import ChatOpenAI
+    from pydantic import model_validator
 
     class WireChatOpenAI(ChatOpenAI):
+        @model_validator(mode="after")
+        def _dict_chunks(self) -> WireChatOpenAI:
+            if self.async_client is not None and not isinstance(self.async_client, _DictChunks):
+                self.async_client = _DictChunks(self.async_client)
+            return self
+
         def _get_request_payload(
             self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any
         ) -> dict[str, Any]:
             payload = super()._get_request_payload(input_, stop=stop, **kwargs)
-            if "messages" in payload:
-                payload["extra_body"] = {
-                    **(payload.get("extra_body") or {}),
-                    "messages": payload["messages"],
-                }
-                payload["messages"] = []
+            if "messages" not in payload:
+                return payload
+            as_is = {"messages": payload.pop("messages")}
+            if "tools" in payload and "response_format" not in payload:
+                as_is["tools"] = payload.pop("tools")
+            payload["extra_body"] = {**(payload.get("extra_body") or {}), **as_is}
+            payload["messages"] = []
             return payload
 
     return WireChatOpenAI

@@ -433,6 +433,43 @@ async def test_pending_approval_survives_a_restart(settings: Settings) -> None:
     assert of(Answer, events)
 
 
+# --- the model client ----------------------------------------------------------------------
+
+
+async def test_the_model_client_sends_what_langchain_built_and_streams_plain_chunks(
+    llm: ScriptedOpenAI, brain: Brain
+) -> None:
+    """Messages and tools reach the server as langchain wrote them (not re-walked by the
+    SDK); streamed chunks reach langchain as the JSON objects they came as."""
+    from langchain_core.tools import tool
+    from langchain_core.utils.function_calling import convert_to_openai_tool
+
+    from assistant.compat import wire_chat_openai
+
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two whole numbers."""
+        return a + b
+
+    model = wire_chat_openai()(model="m", base_url=llm.base_url, api_key="k", streaming=True)
+    brain.answer = "Two and two make four."
+    reply = await model.bind_tools([add]).ainvoke([HumanMessage("what is 2 + 2?")])
+    assert reply.content == "Two and two make four."
+    [request] = supervisor_calls(llm)
+    assert request.tools == [convert_to_openai_tool(add)]
+    assert request.messages == [{"role": "user", "content": "what is 2 + 2?"}]
+
+    llm.enqueue(Text("Hello there."))
+    stream = await model.async_client.create(
+        model="m", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    async with stream:
+        chunks = [chunk async for chunk in stream]
+    assert chunks and all(type(chunk) is dict for chunk in chunks)
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text == "Hello there."
+
+
 # --- model server failures -----------------------------------------------------------------
 
 
