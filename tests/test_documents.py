@@ -12,6 +12,7 @@ import pytest
 
 from fakes.files import make_pdf
 from tools.documents import SUPPORTED, DocumentError, load_document
+from tools.extract import html_text
 
 MB = 1024 * 1024
 LIMIT = 20 * MB
@@ -104,6 +105,19 @@ def test_html_main_text_without_boilerplate() -> None:
     assert "two high tides a day" in doc.text
     assert "Shop our store" not in doc.text
     assert "Copyright" not in doc.text
+
+
+def test_a_pages_title_is_its_open_graph_title_else_its_title_element() -> None:
+    body = (
+        "<body><article><h1>Tides</h1><p>The Moon raises two bulges in the oceans, so most "
+        "coasts see two high tides a day.</p></article></body></html>"
+    )
+    shared = "<html><head><title>Tides | Example News — Science</title>"
+    og = '<meta property="og:title" content="  Tides, explained ">'
+    title, text = html_text(shared + og + "</head>" + body)
+    assert title == "Tides, explained" and "two high tides a day" in text
+    title, _ = html_text(shared + "</head>" + body)
+    assert title.startswith("Tides")
 
 
 def test_the_bytes_decide_over_the_name() -> None:

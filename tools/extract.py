@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 PDF_MAGIC = b"%PDF-"
 
@@ -118,19 +119,45 @@ def tidy(text: str) -> str:
 
 
 def html_text(html: str, url: str | None = None) -> tuple[str, str]:
-    """``(title, main text)`` of an HTML document; raise ``ExtractError`` if it has none."""
-    import trafilatura
+    """``(title, main text)`` of an HTML document; raise ``ExtractError`` if it has none.
 
-    options = {"include_comments": False, "include_tables": True, "with_metadata": True}
-    doc = trafilatura.bare_extraction(html, url=url, **options)  # type: ignore[arg-type]
+    The title is read on its own: trafilatura's metadata (``with_metadata``) also hunts for
+    the page's date (htmldate), which took more than half of each page's extraction.
+    """
+    import trafilatura
+    from trafilatura.utils import load_html
+
+    tree = load_html(html)
+    if tree is None:
+        raise ExtractError("no readable text")
+    title = _title(tree)
+    options = {"include_comments": False, "include_tables": True}
+    doc = trafilatura.bare_extraction(tree, url=url, **options)  # type: ignore[arg-type]
     text = tidy(getattr(doc, "text", None) or "")
     if not text:  # short pages: trafilatura's precision-first defaults may drop everything
         doc = trafilatura.bare_extraction(html, url=url, favor_recall=True, **options)  # type: ignore[arg-type]
         text = tidy(getattr(doc, "text", None) or "")
     if not text:
         raise ExtractError("no readable text")
-    title = " ".join(str(getattr(doc, "title", None) or "").split())
     return title, text
+
+
+_TITLE_META = (
+    '//meta[@property="og:title"]/@content',
+    '//meta[@name="twitter:title"]/@content',
+)
+
+
+def _title(tree: Any) -> str:
+    """The page's own title for it (Open Graph, then Twitter's card), else trafilatura's pick
+    among ``<title>`` and the first headings."""
+    from trafilatura.metadata import extract_title
+
+    for xpath in _TITLE_META:
+        for value in tree.xpath(xpath):
+            if title := " ".join(str(value).split()):
+                return title
+    return " ".join(str(extract_title(tree) or "").split())
 
 
 def cap_segments(segments: Iterable[Segment], max_chars: int) -> tuple[Segment, ...]:
