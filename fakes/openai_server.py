@@ -11,7 +11,6 @@ then by the ``responder`` callable, and finally ``Text("ok")``.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
 import json
@@ -28,7 +27,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
 
-from fakes.loopback import BurstServer
+from fakes.loopback import BurstServer, LoopbackServer
 
 
 def _text(content: Any) -> str:
@@ -403,7 +402,7 @@ def _stream_events(
         yield _envelope(request, "chat.completion.chunk", choices=[], usage=usage)
 
 
-class ScriptedOpenAI:
+class ScriptedOpenAI(LoopbackServer):
     """An OpenAI-compatible chat server on ``127.0.0.1`` running in a background thread.
 
     ``responder``, ``latency`` and ``chunk_size`` may be changed while it runs. Each finished
@@ -414,6 +413,7 @@ class ScriptedOpenAI:
     def __init__(
         self, responder: Responder | None = None, *, latency: float = 0.0, chunk_size: int = 4
     ) -> None:
+        super().__init__()
         self.responder = responder
         self.latency = latency
         self.chunk_size = chunk_size
@@ -427,12 +427,8 @@ class ScriptedOpenAI:
         self.embedded: list[str] = []
         """Every text embedded, in order."""
         self._queue: deque[Reply] = deque()
-        self._lock = threading.Lock()
-        self._connections: set[socket.socket] = set()
         self._call_ids = itertools.count(1)
         self._wake = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
@@ -446,34 +442,12 @@ class ScriptedOpenAI:
         if self._server is not None:
             raise RuntimeError("ScriptedOpenAI is already started")
         self._wake.clear()
-        self._server = _Server(self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._serve(_Server(self), "ScriptedOpenAI")
         return self
 
-    def stop(self) -> None:
-        """Stop serving, wake sleeping handlers and close open connections."""
-        if self._server is None:
-            return
+    def _before_stop(self) -> None:
+        """Wake handlers sleeping out a latency, so they finish before the server closes."""
         self._wake.set()
-        self._server.shutdown()
-        self._server.server_close()
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> ScriptedOpenAI:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def enqueue(self, *replies: Reply) -> None:
         """Queue replies to be used, in order, before the responder is asked."""
