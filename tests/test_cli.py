@@ -447,6 +447,29 @@ def rest(master: int) -> str:
     return out.decode(errors="replace")
 
 
+def ctrl_c_after(
+    process: subprocess.Popen[bytes], master: int, text: str
+) -> tuple[int, str, float]:
+    """Type Ctrl-C once ``text`` is on the terminal: (exit code, what was shown after it,
+    seconds from the key to the exit). The terminal is closed, a process left running killed."""
+    try:
+        read_until(master, text)
+        started = time.monotonic()
+        os.write(master, b"\x03")
+        code = process.wait(timeout=10)
+        elapsed = time.monotonic() - started
+        return code, rest(master), elapsed
+    finally:
+        os.close(master)
+        if process.poll() is None:
+            process.kill()
+
+
+def screen_text(shown: str) -> str:
+    """What a terminal showed, without its escape sequences; carriage returns as new lines."""
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown).replace("\r", "\n")
+
+
 @pytest.mark.parametrize(
     ("args", "prompt"),
     [(["research", "tides", "--thread", "pty-plan"], "pprove"), (["chat"], "you> ")],
@@ -456,17 +479,7 @@ def test_one_ctrl_c_at_a_prompt_ends_the_process(
     cli_env: dict[str, str], args: list[str], prompt: str
 ) -> None:
     process, master = on_a_terminal(args, {**cli_env, "TERM": "dumb"})
-    try:
-        read_until(master, prompt)
-        started = time.monotonic()
-        os.write(master, b"\x03")  # Ctrl-C typed at the terminal
-        code = process.wait(timeout=10)
-        elapsed = time.monotonic() - started
-        shown = rest(master)
-    finally:
-        os.close(master)
-        if process.poll() is None:
-            process.kill()
+    code, shown, elapsed = ctrl_c_after(process, master, prompt)
     assert code == 130
     assert elapsed < 3
     assert "Traceback" not in shown
@@ -486,7 +499,7 @@ def test_research_progress_is_a_live_board_on_a_terminal(cli_env: dict[str, str]
     assert code == 0, shown
     assert "\x1b[2K" in shown and "\x1b[1A" in shown  # redrawn in place
     assert "started 1/3" not in shown  # no plain lines on a terminal
-    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown).replace("\r", "\n")
+    plain = screen_text(shown)
     last = plain[plain.rindex("Researching: A Report") :]
     assert last.startswith("Researching: A Report · 3 of 3 done · 0:0")
     assert re.search(r"^3\. ✓ Part 3 +done +0:0\d  3 sources$", last, re.M), last
@@ -501,17 +514,10 @@ def test_ctrl_c_during_the_live_board_stops_it_cleanly(
     brain.section_delay = {f"Part {i}": 20.0 for i in (1, 2, 3)}
     env = {**cli_env, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "40"}
     process, master = on_a_terminal(["research", "tides", "--yes", "--thread", "live-stop"], env)
-    try:
-        read_until(master, "writing")  # the workers are waiting for the model
-        os.write(master, b"\x03")
-        code = process.wait(timeout=10)
-        shown = rest(master)
-    finally:
-        os.close(master)
-        if process.poll() is None:
-            process.kill()
+    # "writing": the workers are waiting for the model
+    code, shown, _ = ctrl_c_after(process, master, "writing")
     assert code == 130
-    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown).replace("\r", "\n")
+    plain = screen_text(shown)
     last = plain[plain.rindex("Researching: A Report") :]
     assert re.search(r"^1\. ■ Part 1 +stopped", last, re.M), last
     assert "\x1b[?25h" in shown  # the cursor is back
