@@ -6,9 +6,9 @@ port refuses afterwards, and use as a context manager.
             self._serve(_Server(("127.0.0.1", 0), handler), "FakeThing")
             return self
 
-Handlers that keep connections alive register them in ``self._connections`` (under
-``self._lock``), so ``stop`` can drop them: a keep-alive connection would otherwise keep
-answering after the listening socket closed.
+Handlers that keep connections alive register them with ``_track`` (in ``setup``, and again
+with ``add=False`` in ``finish``), so ``stop`` can drop them: a keep-alive connection would
+otherwise keep answering after the listening socket closed.
 """
 
 from __future__ import annotations
@@ -46,6 +46,11 @@ class LoopbackServer:
         """Serve ``server`` from a background thread (polling for shutdown every 20 ms)."""
         self._server = server
         self._thread = serve_in_thread(server, name)
+
+    def _track(self, conn: socket.socket, *, add: bool) -> None:
+        """Register (``add``) or forget a handler's open connection."""
+        with self._lock:
+            (self._connections.add if add else self._connections.discard)(conn)
 
     def _before_stop(self) -> None:
         """Wake handlers that are waiting, before the server shuts down (none by default)."""

@@ -16,7 +16,6 @@ import itertools
 import json
 import math
 import re
-import socket
 import sys
 import threading
 import time
@@ -472,7 +471,3 @@ class ScriptedOpenAI(LoopbackServer):
         record.finished = time.monotonic()
         with self._lock:
             self.calls.append(record)
-
-    def _track(self, conn: socket.socket, *, add: bool) -> None:
-        with self._lock:
-            (self._connections.add if add else self._connections.discard)(conn)

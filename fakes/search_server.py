@@ -192,12 +192,10 @@ def _make_handler(fake: FakeSearch) -> type[BaseHTTPRequestHandler]:
 
         def setup(self) -> None:
             super().setup()
-            with fake._lock:
-                fake._connections.add(self.connection)
+            fake._track(self.connection, add=True)
 
         def finish(self) -> None:
-            with fake._lock:
-                fake._connections.discard(self.connection)
+            fake._track(self.connection, add=False)
             super().finish()
 
         def log_message(self, format: str, *args: Any) -> None:

@@ -250,12 +250,10 @@ def _make_handler(web: FakeWeb) -> type[BaseHTTPRequestHandler]:
 
         def setup(self) -> None:
             super().setup()
-            with web._lock:
-                web._connections.add(self.connection)
+            web._track(self.connection, add=True)
 
         def finish(self) -> None:
-            with web._lock:
-                web._connections.discard(self.connection)
+            web._track(self.connection, add=False)
             super().finish()
 
         def log_message(self, format: str, *args: Any) -> None:
