@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -82,32 +83,30 @@ def package_of(path: str) -> str:
     return path
 
 
+def _samples(stacks: Path) -> Iterator[tuple[list[str], int]]:
+    """Each collapsed stack of a py-spy raw file: its frames (outermost first), its samples."""
+    for line in stacks.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack and count.isdigit():
+            yield stack.split(";"), int(count)
+
+
 def self_time(stacks: Path) -> collections.Counter[str]:
     """Samples whose innermost frame is in each package."""
     counts: collections.Counter[str] = collections.Counter()
-    for line in stacks.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        leaf = _FRAME.match(stack.split(";")[-1])
-        counts[package_of(leaf.group("file")) if leaf else "?"] += int(count)
+    for frames, count in _samples(stacks):
+        leaf = _FRAME.match(frames[-1])
+        counts[package_of(leaf.group("file")) if leaf else "?"] += count
     return counts
 
 
 def inclusive_time(stacks: Path) -> collections.Counter[str]:
     """Samples with a frame of each package anywhere on the stack."""
     counts: collections.Counter[str] = collections.Counter()
-    for line in stacks.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        found = {
-            package_of(match.group("file"))
-            for frame in stack.split(";")
-            if (match := _FRAME.match(frame))
-        }
+    for frames, count in _samples(stacks):
+        found = {package_of(match.group("file")) for f in frames if (match := _FRAME.match(f))}
         for package in found:
-            counts[package] += int(count)
+            counts[package] += count
     return counts
 
 
