@@ -18,6 +18,7 @@ reopening one shows its messages. Plain SQL with ``?`` placeholders, as the rest
 from __future__ import annotations
 
 import datetime
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -272,10 +273,62 @@ class ChatHistory:
                 await tx.executemany('DELETE FROM steps WHERE "id" = ?', rows)
             await _upsert_steps(tx, steps)
 
+    async def update_thread(
+        self,
+        thread_id: str,
+        *,
+        name: str | None = None,
+        user_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        """What Chainlit's ``update_thread`` does (``sql_alchemy.py``), in one transaction:
+        create the row if it is new; set the name and author given; merge ``metadata``
+        into the row's (a key given as None is removed); a bare call on an existing row
+        changes nothing. The name defaults to the metadata's ``name``.
+        """
+        changes = (name, user_id, metadata) != (None, None, None)
+        async with self.db.transaction() as tx:
+            row = await tx.fetchone('SELECT "metadata" FROM threads WHERE "id" = ?', (thread_id,))
+            if row is not None and not changes:
+                return
+            identifier = None
+            if user_id:
+                found = await tx.fetchone(
+                    'SELECT "identifier" FROM users WHERE "id" = ?', (user_id,)
+                )
+                identifier = str(found[0]) if found is not None else None
+            merged = _json_object(row[0]) if row is not None else {}
+            for key, value in (metadata or {}).items():
+                if value is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = value
+            given = {
+                "id": thread_id,
+                "createdAt": timestamp() if row is None else None,
+                "name": name if name is not None else (merged.get("name") or None),
+                "userId": user_id,
+                "userIdentifier": identifier,
+                "metadata": json.dumps(merged),
+            }
+            columns = tuple(column for column, value in given.items() if value is not None)
+            await tx.execute(_upsert("threads", columns), tuple(given[c] for c in columns))
+
     async def identifier_of(self, user_id: str) -> str | None:
         """The sign-in name of the user whose history id is ``user_id``."""
         row = await self.db.fetchone('SELECT "identifier" FROM users WHERE "id" = ?', (user_id,))
         return str(row[0]) if row else None
+
+
+def _json_object(text: Any) -> dict[str, Any]:
+    """A row's JSON object column as a dict ({} if it is empty or not an object)."""
+    if isinstance(text, dict):
+        return dict(text)
+    try:
+        value = json.loads(text) if text else {}
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 async def _upsert_steps(tx: Transaction, steps: Sequence[Mapping[str, Any]]) -> None:
@@ -286,11 +339,14 @@ async def _upsert_steps(tx: Transaction, steps: Sequence[Mapping[str, Any]]) -> 
         columns = tuple(column for column in step if column in known)
         shapes.setdefault(columns, []).append(tuple(step[column] for column in columns))
     for columns, rows in shapes.items():
-        names = ", ".join(f'"{column}"' for column in columns)
-        marks = ", ".join("?" for _ in columns)
-        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c != "id")
-        await tx.executemany(
-            f"INSERT INTO steps ({names}) VALUES ({marks}) "
-            f'ON CONFLICT ("id") DO UPDATE SET {updates}',
-            rows,
-        )
+        await tx.executemany(_upsert("steps", columns), rows)
+
+
+def _upsert(table: str, columns: Sequence[str]) -> str:
+    """Insert a row of ``columns`` into ``table``, or set them on the row with its "id"."""
+    names = ", ".join(f'"{column}"' for column in columns)
+    marks = ", ".join("?" for _ in columns)
+    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c != "id")
+    return (
+        f'INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT ("id") DO UPDATE SET {updates}'
+    )

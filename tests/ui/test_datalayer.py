@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -181,6 +182,32 @@ async def test_one_write_that_fails_does_not_lose_the_others(settings: Settings)
         assert await layer.get_step("before") is not None
         assert await layer.get_step("after") is not None
         assert await layer.get_step("broken") is None
+
+
+@both_backends
+async def test_thread_rows_are_written_as_chainlits_own_layer_writes_them(
+    settings: Settings,
+) -> None:
+    """``update_thread`` goes to the history's own connection, with Chainlit's meaning:
+    a bare call creates the row once; a name and an author are set; metadata is merged
+    (None removes a key); the name defaults to the metadata's. Chainlit reads it back."""
+    async with layer_on(settings) as (layer, storage):
+        user = await storage.history.user_id("alice")
+        await layer.update_thread("t5")
+        created = (await layer.get_thread("t5") or {}).get("createdAt")
+        assert created
+        await layer.update_thread("t5", name="tides", user_id=user, metadata={"a": 1, "b": 2})
+        await layer.update_thread("t5", metadata={"b": None, "c": {"d": 3}})
+        layer._saved_threads.clear()  # as another process would, which has not seen it
+        await layer.update_thread("t5")  # a bare call on an existing row changes nothing
+        thread = await layer.get_thread("t5")
+        assert thread is not None
+        assert (thread["name"], thread["createdAt"]) == ("tides", created)
+        assert (thread["userId"], thread["userIdentifier"]) == (user, "alice")
+        assert json.loads(thread["metadata"]) == {"a": 1, "c": {"d": 3}}  # as Chainlit keeps it
+        await layer.update_thread("t6", metadata={"name": "from metadata"})
+        assert (await layer.get_thread("t6") or {}).get("name") == "from metadata"
+        assert await layer.get_thread_author("t5") == "alice"
 
 
 @both_backends
