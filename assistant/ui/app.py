@@ -81,6 +81,7 @@ async def open_runtime() -> None:
     runtime.attach(server, opened)
     install_route(server, download_route(lambda: runtime.current(server).engine))
     install_route(server, thread_page_route())
+    runtime.settle_heap()
 
 
 @cl.on_app_shutdown
