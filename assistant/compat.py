@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage
 from langchain_core.messages.tool import InvalidToolCall, ToolCall
 from langchain_core.runnables import Runnable
+
+from assistant.turn_queue import waiting
 
 if TYPE_CHECKING:
     from langchain_openai import ChatOpenAI
@@ -157,5 +159,15 @@ def wire_chat_openai() -> type[ChatOpenAI]:
             payload["extra_body"] = {**(payload.get("extra_body") or {}), **as_is}
             payload["messages"] = []
             return payload
+
+        # A turn waiting for the model lets the next one compute (``turn_queue``).
+        async def _agenerate(self, *args: Any, **kwargs: Any) -> Any:
+            async with waiting():
+                return await super()._agenerate(*args, **kwargs)
+
+        async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+            async with waiting():
+                async for chunk in super()._astream(*args, **kwargs):
+                    yield chunk
 
     return WireChatOpenAI

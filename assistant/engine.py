@@ -45,6 +45,7 @@ from assistant.storage import (
     new_holder,
     open_storage,
 )
+from assistant.turn_queue import TurnQueue
 from tools.export import export_report
 
 if TYPE_CHECKING:
@@ -161,6 +162,8 @@ class Engine:
         }
         self.outside_labels: dict[str, str] = {}
         """Labels of the MCP servers' tools, as of the last turn that refreshed them."""
+        self.queue = TurnQueue()
+        """Where chat turns wait for their turn to compute (``turn_queue``)."""
         self._active: dict[str, asyncio.Task[Any]] = {}
         self._renewals: dict[str, asyncio.Task[None]] = {}
 
@@ -327,72 +330,76 @@ class Engine:
         ``payload()`` runs under the lease: the graph's input, and events to send first.
         """
         check_thread_id(thread_id)
-        threads = self.storage.threads
-        holder = new_holder()
-        info = await threads.begin_run(
-            thread_id,
-            kind=kind,
-            owner=context.owner,
-            title=title,
-            holder=holder,
-            create=title is not None,
-        )
-        try:
-            value, preface = await payload()  # under the lease: no other run interleaves
-        except BaseException:
-            await threads.end_run(thread_id, holder, info.status)
-            raise
-        status = ThreadStatus.FAILED
-        task = asyncio.current_task()
-        if task is not None:
-            self._active[thread_id] = task
-        heartbeat = asyncio.get_running_loop().call_later(
-            self.settings.lease_seconds / 3, self._renew_later, thread_id, holder, task
-        )
-        try:
-            graph = self.graphs[kind]
-            stream = graph.astream(
-                value,
-                _config(thread_id),
-                context=context,
-                stream_mode=STREAM_MODES,
-                subgraphs=True,
-                # "sync": each step's checkpoint is written before the next step starts, so
-                # a process killed mid-turn never loses what the person already sent.
-                durability="sync",
+        # A chat turn computes in its turn (a burst of messages is served in order of
+        # arrival); a research run is long and paces its own calls.
+        queued = self.queue.turn() if kind is ThreadKind.CHAT else contextlib.nullcontext()
+        async with queued:
+            threads = self.storage.threads
+            holder = new_holder()
+            info = await threads.begin_run(
+                thread_id,
+                kind=kind,
+                owner=context.owner,
+                title=title,
+                holder=holder,
+                create=title is not None,
             )
-            for event in preface:
-                yield event
-            waiting = False
-            # Both closed here, in order, however the run ends: a stopped run's graph must
-            # not be left to the garbage collector (its clean-up then fails).
-            traced = (
-                self.tracing.run(thread_id, context.owner)
-                if self.tracing is not None
-                else contextlib.nullcontext()
+            try:
+                value, preface = await payload()  # under the lease: no other run interleaves
+            except BaseException:
+                await threads.end_run(thread_id, holder, info.status)
+                raise
+            status = ThreadStatus.FAILED
+            task = asyncio.current_task()
+            if task is not None:
+                self._active[thread_id] = task
+            heartbeat = asyncio.get_running_loop().call_later(
+                self.settings.lease_seconds / 3, self._renew_later, thread_id, holder, task
             )
-            with traced:  # every span of this run carries the thread and the owner
-                async with (
-                    contextlib.aclosing(stream),
-                    contextlib.aclosing(
-                        translate(stream, {**self.outside_labels, **self.labels})
-                    ) as events,
-                ):
-                    async for event in events:
-                        waiting = waiting or isinstance(event, ApprovalNeeded)
-                        yield event
-            status = ThreadStatus.WAITING if waiting else await self._ended(thread_id, kind)
-        except (asyncio.CancelledError, GeneratorExit):
-            status = ThreadStatus.INTERRUPTED
-            raise
-        finally:
-            heartbeat.cancel()
-            renewal = self._renewals.pop(thread_id, None)
-            if renewal is not None:
-                renewal.cancel()
-            if self._active.get(thread_id) is task:
-                del self._active[thread_id]
-            await threads.end_run(thread_id, holder, status, info.status)
+            try:
+                graph = self.graphs[kind]
+                stream = graph.astream(
+                    value,
+                    _config(thread_id),
+                    context=context,
+                    stream_mode=STREAM_MODES,
+                    subgraphs=True,
+                    # "sync": each step's checkpoint is written before the next step starts, so
+                    # a process killed mid-turn never loses what the person already sent.
+                    durability="sync",
+                )
+                for event in preface:
+                    yield event
+                waiting = False
+                # Both closed here, in order, however the run ends: a stopped run's graph must
+                # not be left to the garbage collector (its clean-up then fails).
+                traced = (
+                    self.tracing.run(thread_id, context.owner)
+                    if self.tracing is not None
+                    else contextlib.nullcontext()
+                )
+                with traced:  # every span of this run carries the thread and the owner
+                    async with (
+                        contextlib.aclosing(stream),
+                        contextlib.aclosing(
+                            translate(stream, {**self.outside_labels, **self.labels})
+                        ) as events,
+                    ):
+                        async for event in events:
+                            waiting = waiting or isinstance(event, ApprovalNeeded)
+                            yield event
+                status = ThreadStatus.WAITING if waiting else await self._ended(thread_id, kind)
+            except (asyncio.CancelledError, GeneratorExit):
+                status = ThreadStatus.INTERRUPTED
+                raise
+            finally:
+                heartbeat.cancel()
+                renewal = self._renewals.pop(thread_id, None)
+                if renewal is not None:
+                    renewal.cancel()
+                if self._active.get(thread_id) is task:
+                    del self._active[thread_id]
+                await threads.end_run(thread_id, holder, status, info.status)
 
     def _renew_later(self, thread_id: str, holder: str, task: asyncio.Task[Any] | None) -> None:
         """A run outlived a third of its lease: keep it renewed from now on.

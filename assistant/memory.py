@@ -30,6 +30,7 @@ from langgraph.store.base import BaseStore, Item, SearchOp
 
 from assistant.errors import InputError
 from assistant.text import brief
+from assistant.turn_queue import waiting
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,8 @@ class Memories:
         if self.embeddings is None:
             return ()
         try:
-            return tuple(await self.embeddings.aembed_query(text))
+            async with waiting():  # another turn computes meanwhile
+                return tuple(await self.embeddings.aembed_query(text))
         except Exception as exc:  # a memory is kept, and found by words, all the same
             log.warning("embedding a memory failed, finding memories by words: %s", exc)
             return ()

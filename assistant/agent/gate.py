@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from assistant.agent.toolset import SERVER, SERVER_TOOL, Toolset
 from assistant.approvals import Edit, Reject, Respond, approval_request, ask_for_decision
 from assistant.events import Outcome
+from assistant.turn_queue import waiting
 
 ASKS_ITSELF = "asks_itself"
 """Tool metadata: the tool asks for approval itself, later, with more to show (a plan)."""
@@ -123,10 +124,11 @@ def approval_gate(
                 )
             if isinstance(decision, Edit) and edited is not None:
                 request = request.override(tool_call={**request.tool_call, "args": edited})
-        if metadata.get(LONG_RUNNING):
-            return await execute(request)
         try:
-            return await asyncio.wait_for(execute(request), timeout)
+            async with waiting():  # the turn's place goes to the next one meanwhile
+                if metadata.get(LONG_RUNNING):
+                    return await execute(request)
+                return await asyncio.wait_for(execute(request), timeout)
         except TimeoutError:
             return ToolMessage(
                 f"Error: {name} did not finish within {timeout:g} s and was stopped.",
