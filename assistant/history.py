@@ -287,16 +287,11 @@ class ChatHistory:
         changes nothing. The name defaults to the metadata's ``name``.
         """
         changes = (name, user_id, metadata) != (None, None, None)
+        identifier = await self.identifier_of(user_id) if user_id else None
         async with self.db.transaction() as tx:
             row = await tx.fetchone('SELECT "metadata" FROM threads WHERE "id" = ?', (thread_id,))
             if row is not None and not changes:
                 return
-            identifier = None
-            if user_id:
-                found = await tx.fetchone(
-                    'SELECT "identifier" FROM users WHERE "id" = ?', (user_id,)
-                )
-                identifier = str(found[0]) if found is not None else None
             merged = _json_object(row[0]) if row is not None else {}
             for key, value in (metadata or {}).items():
                 if value is None:
