@@ -86,7 +86,6 @@ class TurnQueue:
     def __init__(self, width: int = WIDTH, hold_limit: float = HOLD_LIMIT_S) -> None:
         if width < 1:
             raise ValueError("a turn queue needs at least one place")
-        self.width = width
         self.hold_limit = hold_limit
         self._free = width
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()

@@ -82,9 +82,9 @@ def settle_heap() -> None:
     """Keep what start-up built out of the garbage collector's full passes.
 
     A server process holds a few hundred thousand long-lived objects (the libraries, the
-    graphs); CPython's full collection walks all of them, and under load one came every
-    few seconds, stopping the event loop, and with it every conversation of the process,
-    for 160-190 ms (measured, figure 3). Collected once now and then frozen (``gc.freeze``,
+    graphs); CPython's full collection walks all of them: under load (figure 3) one came
+    in the first burst of messages and stopped the event loop, and with it every
+    conversation of the process, for 160-190 ms. Collected once now and then frozen (``gc.freeze``,
     meant for this), they are never walked again: the full passes that remain walk what
     was made since.
     """
