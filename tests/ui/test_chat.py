@@ -467,7 +467,8 @@ async def test_stop_cancels_the_research_and_continue_finishes_it(
         async with chat(server) as client:
             await client.send("research tides")
             await client.click(await client.next_question(), "approve")
-            await client.message_containing("1 of 3 done", within=30)
+            # Parts 1 and 3 are fast and may finish in either order: Stop once both have
+            await client.message_containing("2 of 3 done", within=30)
             stopped_at = len(client.events)
             await client.stop()
             await asyncio.sleep(0.5)
