@@ -15,11 +15,16 @@ waiting for its database does not leave the loop idle. Each place is also bounde
 (``HOLD_LIMIT_S``): a turn that waits on something not marked as outside (a pool
 exhausted, a slow disk) holds the others back for that long at most.
 
+Work that can wait (writing the chat history) waits for a ``lull``: a moment when no turn
+computes or waits to, as while every turn waits for the model. It is then done in time
+the turns do not need, and in bigger batches, instead of delaying every turn of a burst.
+
     queue = TurnQueue()
     async with queue.turn():            # in the engine, around a chat run
         ...
         async with waiting():           # in the model client and the tool node
             reply = await model(...)
+    await queue.lull(0.5)               # history writes: until no turn computes (0.5 s at most)
 """
 
 from __future__ import annotations
@@ -87,13 +92,37 @@ class TurnQueue:
         if width < 1:
             raise ValueError("a turn queue needs at least one place")
         self.hold_limit = hold_limit
+        self._width = width
         self._free = width
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._lulls: list[asyncio.Future[None]] = []
 
     @property
     def waiting_turns(self) -> int:
         """Turns queued for a place."""
         return sum(1 for waiter in self._waiters if not waiter.done())
+
+    @property
+    def quiet(self) -> bool:
+        """No turn computes or waits for a place."""
+        return self._free == self._width and not self.waiting_turns
+
+    async def lull(self, within: float) -> None:
+        """Until the queue is ``quiet``, or ``within`` seconds have passed (work that can
+        wait must not wait for ever under a steady load)."""
+        if self.quiet:
+            return
+        lull = asyncio.get_running_loop().create_future()
+        self._lulls.append(lull)
+        try:
+            async with asyncio.timeout(within):
+                await lull
+        except TimeoutError:
+            pass
+        finally:
+            if not lull.done():
+                self._lulls.remove(lull)
+                lull.cancel()
 
     @contextlib.asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
@@ -136,6 +165,11 @@ class TurnQueue:
                 waiter.set_result(None)
                 return
         self._free += 1
+        if self._free == self._width:
+            lulls, self._lulls = self._lulls, []
+            for lull in lulls:
+                if not lull.done():
+                    lull.set_result(None)
 
 
 @contextlib.asynccontextmanager

@@ -128,6 +128,45 @@ async def test_a_place_held_past_the_limit_goes_to_the_next_turn() -> None:
     assert (queue._free, queue.waiting_turns) == (1, 0)
 
 
+async def test_a_lull_comes_when_no_turn_computes_or_after_its_limit() -> None:
+    """Work that can wait runs while the turns wait for the model, not before them."""
+    queue = TurnQueue(width=2)
+    await asyncio.wait_for(queue.lull(60), 1)  # nothing to wait for
+    answer, done = asyncio.Event(), asyncio.Event()
+    log: list[str] = []
+
+    async def turn(name: str) -> None:
+        async with queue.turn():
+            log.append(f"{name} computes")
+            async with waiting():
+                await answer.wait()
+            log.append(f"{name} ends")
+            await done.wait()
+
+    async def history_write() -> None:
+        await queue.lull(60)
+        log.append("written")
+
+    turns = [asyncio.create_task(turn(name)) for name in ("a", "b", "c")]
+    write = asyncio.create_task(history_write())
+    await _settle()  # all three computed and wait for the model: that is a lull
+    assert log == ["a computes", "b computes", "c computes", "written"]
+    await write
+    answer.set()
+    await _settle()  # two turns hold their places again, one is queued for one
+    assert queue.waiting_turns == 1
+    late = asyncio.create_task(history_write())
+    await _settle()
+    assert not late.done()
+    done.set()
+    await asyncio.gather(*turns)
+    await asyncio.wait_for(late, 1)
+    assert log[-1] == "written"
+    async with queue.turn():  # never quiet: the limit
+        await asyncio.wait_for(queue.lull(0.05), 1)
+    assert queue._lulls == []
+
+
 async def test_outside_a_turn_waiting_changes_nothing_and_turns_nest() -> None:
     queue = TurnQueue(width=1)
     async with waiting():

@@ -16,6 +16,11 @@ Chainlit's layer:
   statements); here everything issued while one batch is being written goes into the next
   one: one transaction on the engine's history connection (``ChatHistory.save_steps``),
   writes of the same step merged, steps of the same shape sent as one statement;
+- those batches, and the thread rows, wait for a quiet moment (``quiet``: no chat turn
+  computing, as while they all wait for the model; ``WRITE_WAIT_S`` at most): under a
+  burst of messages the history is written after the turns have sent their requests,
+  not before, in fewer and bigger batches. A read through this layer first writes what is
+  queued, so it always sees what this process wrote;
 - deleting a conversation deletes all of it: ``on_delete`` hands it to the engine
   (checkpoints, decisions, sections, files), and on SQLite deleted rows are overwritten in
   the file (``secure_delete``); nothing is written for a deleted thread again (a window
@@ -38,6 +43,9 @@ import sqlalchemy
 from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
 from chainlit.data.storage_clients.base import BaseStorageClient
 from chainlit.data.utils import queue_until_user_message
+from chainlit.element import ElementDict
+from chainlit.step import StepDict
+from chainlit.types import ThreadDict
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import sessionmaker
 
@@ -50,22 +58,28 @@ log = logging.getLogger(__name__)
 
 POOL_SIZE = 5
 """PostgreSQL: connections the history keeps per process (as many more under load)."""
+WRITE_WAIT_S = 0.5
+"""The longest a history write waits for the turns to be quiet."""
 OnDelete = Callable[[str, str], Awaitable[None]]
 """``(thread_id, owner)``: delete everything of the thread outside Chainlit's tables."""
 DeletedAmong = Callable[[Collection[str]], Awaitable[set[str]]]
 """Which of these thread ids were deleted (nothing may be written for them again)."""
 HistoryOf = Callable[[], ChatHistory]
 """The history tables on the engine's connection (reached when the first write happens)."""
+Quiet = Callable[[float], Awaitable[None]]
+"""Until no chat turn of this process computes, or for so many seconds at most."""
 
 
 @dataclass
 class _Write:
-    """A step write waiting for the next batch: its columns, or None to delete the step."""
+    """A write waiting for the next batch: a step's columns (None: delete the step), or
+    with ``thread`` set the thread row's name, author and metadata."""
 
     thread_id: str
     step_id: str
     columns: dict[str, Any] | None
     done: asyncio.Future[None]
+    thread: bool = False
 
 
 def step_columns(step_dict: Any) -> dict[str, Any]:
@@ -96,10 +110,11 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
         on_delete: OnDelete | None = None,
         deleted_among: DeletedAmong | None = None,
         postgres_url: str | None = None,
+        quiet: Quiet | None = None,
     ) -> None:
         """Connect to ``conninfo``: SQLite, waiting up to ``busy_timeout`` s for a lock; or,
         given ``postgres_url`` (``conninfo`` is then its SQLAlchemy form), PostgreSQL.
-        Step writes go to ``history()``."""
+        Step writes go to ``history()``, each batch after ``quiet``."""
         connect_args = (
             connect_kwargs(postgres_url, busy_timeout, HISTORY_SCHEMA)
             if postgres_url
@@ -109,10 +124,14 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
         self.history = history
         self.on_delete = on_delete
         self.deleted_among = deleted_among
+        self.quiet = quiet
         self._deleted: set[str] = set()  # deleted thread ids seen by this process
         self._saved_threads: set[str] = set()  # thread rows this process has upserted
-        self._queue: list[_Write] = []  # step writes for the next batch, in order
+        self._queue: list[_Write] = []  # writes for the next batch, in order
+        self._last: asyncio.Future[None] | None = None  # done when all queued are written
         self._flusher: asyncio.Task[None] | None = None
+        self._hurry = asyncio.Event()  # set while a read waits for the queued writes
+        self._hurrying = 0
         if postgres_url:
             # A bounded pool that tests a connection before using it: a history write on a
             # connection the server closed (a restart) would only be logged, and lost.
@@ -138,23 +157,24 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
         metadata: dict[str, Any] | None = None,
         tags: list[str] | None = None,
     ) -> None:
-        """Upsert the thread row; a bare "make sure it exists" is done once per thread
-        (step writes make sure of it themselves, in their batch)."""
+        """Upsert the thread row, in the next batch of writes; a bare "make sure it exists"
+        is done once per thread (step writes make sure of it themselves, in their batch)."""
         bare = (name, user_id, metadata, tags) == (None, None, None, None)
         if bare and thread_id in self._saved_threads:
             return
+        if tags is None:  # on the history's own connection: SQLAlchemy took ~2 ms a call
+            row = {"name": name, "user_id": user_id, "metadata": metadata}
+            await self._enqueue(_Write(thread_id, "", row, self._future(), thread=True))
+            return
+        await self._settled()  # Chainlit's own, which keeps a list in a text column
         if await self._gone(thread_id):
             return
-        if tags is None:  # on the history's own connection: SQLAlchemy took ~2 ms a call
-            await self.history().update_thread(
-                thread_id, name=name, user_id=user_id, metadata=metadata
-            )
-        else:  # Chainlit's own, which knows how it keeps a list in a text column
-            await super().update_thread(thread_id, name, user_id, metadata, tags)
+        await super().update_thread(thread_id, name, user_id, metadata, tags)
         self._saved_threads.add(thread_id)  # only once the row is known to exist
 
     async def delete_thread(self, thread_id: str) -> None:
         """Delete the conversation: everything the engine keeps of it, then its history."""
+        await self._settled()
         author = await self.get_thread_author(thread_id)
         if author and self.on_delete is not None:
             try:
@@ -209,22 +229,44 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
 
     async def get_thread_author(self, thread_id: str) -> str:
         """The thread's owner, or "" for an unknown thread (so the HTTP API answers 404)."""
+        await self._settled()
         try:
             return await super().get_thread_author(thread_id)
         except ValueError:
             return ""
 
+    # Reads see what this process wrote: its queued writes go first.
+
+    async def get_all_user_threads(
+        self, user_id: str | None = None, thread_id: str | None = None
+    ) -> list[ThreadDict] | None:
+        """Threads with their steps and elements (``get_thread`` and ``list_threads``)."""
+        await self._settled()
+        return await super().get_all_user_threads(user_id, thread_id)
+
+    async def get_step(self, step_id: str) -> StepDict | None:
+        """One step."""
+        await self._settled()
+        return await super().get_step(step_id)
+
+    async def get_element(self, thread_id: str, element_id: str) -> ElementDict | None:
+        """One element."""
+        await self._settled()
+        return await super().get_element(thread_id, element_id)
+
     @queue_until_user_message()
     async def create_step(self, step_dict: Any) -> None:
         """Insert or update a step, after every write issued before it."""
         columns = step_columns(step_dict)
-        await self._enqueue(str(step_dict.get("threadId")), str(columns.get("id")), columns)
+        thread_id = str(step_dict.get("threadId"))
+        await self._enqueue(_Write(thread_id, str(columns.get("id")), columns, self._future()))
 
     @queue_until_user_message()
     async def update_step(self, step_dict: Any) -> None:
         """Update a step (an upsert, as in Chainlit's layer), in order."""
         columns = step_columns(step_dict)
-        await self._enqueue(str(step_dict.get("threadId")), str(columns.get("id")), columns)
+        thread_id = str(step_dict.get("threadId"))
+        await self._enqueue(_Write(thread_id, str(columns.get("id")), columns, self._future()))
 
     @queue_until_user_message()
     async def delete_step(self, step_id: str) -> None:
@@ -233,22 +275,53 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
         from chainlit.context import context
 
         thread_id = str(getattr(context.session, "thread_id", "") or "")
-        await self._enqueue(thread_id, step_id, None)
+        await self._enqueue(_Write(thread_id, step_id, None, self._future()))
 
-    async def _enqueue(self, thread_id: str, step_id: str, columns: dict[str, Any] | None) -> None:
+    @staticmethod
+    def _future() -> asyncio.Future[None]:
+        return asyncio.get_running_loop().create_future()
+
+    async def _enqueue(self, write: _Write) -> None:
         """Queue a write (before the first ``await``: writes keep the order in which
         Chainlit created their tasks) and wait until its batch is written."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Write(thread_id, step_id, columns, done))
+        self._queue.append(write)
+        self._last = write.done
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
-        await done
+        await write.done
+
+    async def _settled(self) -> None:
+        """Until every write queued so far is written, without waiting for quiet."""
+        last = self._last
+        if last is None or last.done():
+            return
+        self._hurrying += 1
+        self._hurry.set()
+        try:
+            await asyncio.shield(last)
+        finally:
+            self._hurrying -= 1
+            if not self._hurrying:
+                self._hurry.clear()
+
+    async def _pause(self) -> None:
+        """Until the turns are quiet (``WRITE_WAIT_S`` at most), or a read is waiting."""
+        if self.quiet is None or self._hurry.is_set():
+            return
+        quiet = asyncio.ensure_future(self.quiet(WRITE_WAIT_S))
+        hurry = asyncio.ensure_future(self._hurry.wait())
+        try:
+            await asyncio.wait({quiet, hurry}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            quiet.cancel()
+            hurry.cancel()
 
     async def _flush(self) -> None:
-        """Write batches until the queue is empty. A batch that fails is written again one
-        write at a time, so that one bad write (logged, as in Chainlit's layer) does not
-        take the others with it."""
+        """Write batches until the queue is empty, each after a pause for quiet. A batch
+        that fails is written again one write at a time, so that one bad write (logged, as
+        in Chainlit's layer) does not take the others with it."""
         while self._queue:
+            await self._pause()
             batch, self._queue = self._queue, []
             try:
                 await self._write(batch)
@@ -258,16 +331,18 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
                     try:
                         await self._write([write])
                     except Exception as exc:
-                        log.warning("history write of step %s failed: %s", write.step_id, exc)
+                        what = f"thread {write.thread_id}" if write.thread else write.step_id
+                        log.warning("history write of %s failed: %s", what, exc)
             finally:
                 for write in batch:
                     if not write.done.done():
                         write.done.set_result(None)
 
     async def _write(self, batch: list[_Write]) -> None:
-        """One batch in one transaction: nothing for a deleted thread; a step written
-        several times is written once, with every column it was given; a deletion comes
-        before any later write of the same step."""
+        """One batch: nothing for a deleted thread; thread rows first (each merged into the
+        row as it is), then the steps in one transaction: a step written several times is
+        written once, with every column it was given; a deletion comes before any later
+        write of the same step."""
         gone = await self._gone_among({w.thread_id for w in batch if w.thread_id})
         deleted: dict[str, None] = {}
         steps: dict[str, dict[str, Any]] = {}
@@ -275,7 +350,10 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
         for write in batch:
             if write.thread_id in gone:
                 continue
-            if write.columns is None:
+            if write.thread:
+                await self.history().update_thread(write.thread_id, **(write.columns or {}))
+                self._saved_threads.add(write.thread_id)  # only once the row is known to exist
+            elif write.columns is None:
                 steps.pop(write.step_id, None)
                 deleted[write.step_id] = None
             else:
@@ -290,6 +368,7 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
 
     async def close(self) -> None:
         """Write what is queued, then close the connections."""
+        await self._settled()
         if self._flusher is not None:
             await asyncio.wait({self._flusher})
         await super().close()
@@ -308,10 +387,12 @@ def build_data_layer(
     busy_timeout: float = 10.0,
     on_delete: OnDelete | None = None,
     deleted_among: DeletedAmong | None = None,
+    quiet: Quiet | None = None,
 ) -> OrderedDataLayer:
     """The data layer on the SQLite file ``where``, or on the PostgreSQL database whose
     ``postgresql://`` URL ``where`` is (its schema must exist: ``open_storage``); step
-    writes go to ``history()``, the engine's connection to the same tables."""
+    writes go to ``history()``, the engine's connection to the same tables, each batch
+    after ``quiet``."""
     if isinstance(where, str) and where.startswith(("postgresql://", "postgres://")):
         conninfo = "postgresql+psycopg://" + where.split("://", 1)[1]
         return OrderedDataLayer(
@@ -322,7 +403,14 @@ def build_data_layer(
             on_delete,
             deleted_among,
             postgres_url=where,
+            quiet=quiet,
         )
     return OrderedDataLayer(
-        f"sqlite+aiosqlite:///{where}", storage, busy_timeout, history, on_delete, deleted_among
+        f"sqlite+aiosqlite:///{where}",
+        storage,
+        busy_timeout,
+        history,
+        on_delete,
+        deleted_among,
+        quiet=quiet,
     )

@@ -112,8 +112,9 @@ def history(app: FastAPI, settings: Settings) -> OrderedDataLayer:
     database); Chainlit owns and closes it.
 
     It connects lazily, so building it is cheap. Deleting a thread through it deletes it
-    in the engine too; its files go to the engine's file store. Both reach the runtime
-    when they are used, after start-up.
+    in the engine too; its files go to the engine's file store; its writes wait for the
+    engine's chat turns to be quiet. All reach the runtime when they are used, after
+    start-up.
     """
 
     async def on_delete(thread_id: str, owner: str) -> None:
@@ -132,6 +133,9 @@ def history(app: FastAPI, settings: Settings) -> OrderedDataLayer:
     def files() -> Any:
         return current(app).files
 
+    async def quiet(within: float) -> None:
+        await current(app).engine.queue.lull(within)
+
     return build_data_layer(
         settings.postgres_url or settings.history_path,
         StoreStorage(files, owner_of),
@@ -139,4 +143,5 @@ def history(app: FastAPI, settings: Settings) -> OrderedDataLayer:
         settings.db_timeout,
         on_delete,
         deleted_among,
+        quiet,
     )

@@ -26,7 +26,8 @@ from assistant.storage import (
     ensure_schema,
     open_storage,
 )
-from assistant.ui.datalayer import OrderedDataLayer, build_data_layer
+from assistant.turn_queue import TurnQueue, waiting
+from assistant.ui.datalayer import WRITE_WAIT_S, OrderedDataLayer, build_data_layer
 from assistant.ui.files import StoreStorage, file_url
 from tests.support import both_backends
 
@@ -208,6 +209,62 @@ async def test_thread_rows_are_written_as_chainlits_own_layer_writes_them(
         await layer.update_thread("t6", metadata={"name": "from metadata"})
         assert (await layer.get_thread("t6") or {}).get("name") == "from metadata"
         assert await layer.get_thread_author("t5") == "alice"
+
+
+@both_backends
+async def test_writes_wait_for_the_turns_to_be_quiet_but_reads_here_do_not(
+    settings: Settings,
+) -> None:
+    """Under a burst the history is written while the turns wait for the model, not
+    before their requests; what this process wrote, a read through it sees at once."""
+    queue = TurnQueue(width=1)
+    async with layer_on(settings, quiet=queue.lull) as (layer, storage):
+        init_http_context(thread_id="t8")
+
+        async def landed(step_id: str) -> bool:
+            row = await storage.history.db.fetchone(
+                'SELECT "id" FROM steps WHERE "id" = ?', (step_id,)
+            )
+            return row is not None
+
+        model = asyncio.Event()
+        computing = asyncio.Event()
+
+        async def turn() -> None:
+            async with queue.turn():
+                computing.set()
+                await model.wait()  # computing: its place is held
+                async with waiting():  # the model's request is out
+                    await asyncio.sleep(0.3)
+
+        running = asyncio.create_task(turn())
+        await computing.wait()
+        first = asyncio.create_task(layer.create_step({**STEP, "id": "s8", "threadId": "t8"}))
+        named = asyncio.create_task(layer.update_thread("t8", name="tides"))
+        await asyncio.sleep(0.05)
+        assert not first.done() and not named.done()
+        assert not await landed("s8")
+        assert await layer.get_step("s8") is not None  # a read writes what is queued first
+        await asyncio.gather(first, named)
+        assert (await layer.get_thread("t8") or {}).get("name") == "tides"
+        second = asyncio.create_task(layer.create_step({**STEP, "id": "s9", "threadId": "t8"}))
+        await asyncio.sleep(0.05)
+        assert not await landed("s9")
+        model.set()  # the turn waits for the model: a quiet moment
+        await asyncio.wait_for(second, 0.2)
+        assert await landed("s9")
+        await running
+        async with queue.turn():  # never quiet: written after WRITE_WAIT_S all the same
+            await asyncio.wait_for(
+                layer.create_step({**STEP, "id": "s10", "threadId": "t8"}), WRITE_WAIT_S + 1
+            )
+        assert await landed("s10")
+        async with queue.turn():  # what is queued when the layer closes is written
+            late = asyncio.create_task(layer.create_step({**STEP, "id": "s11", "threadId": "t8"}))
+            await asyncio.sleep(0)
+            await asyncio.wait_for(layer.close(), 1)
+            await late
+        assert await landed("s11")
 
 
 @both_backends
