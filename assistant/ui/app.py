@@ -13,6 +13,7 @@ import warnings
 from typing import Any
 
 import chainlit as cl
+from chainlit.data import get_data_layer
 from chainlit.data.base import BaseDataLayer
 from chainlit.server import app as server
 from chainlit.types import ThreadDict
@@ -86,10 +87,9 @@ async def open_runtime() -> None:
 
 @cl.on_app_shutdown
 async def close_runtime() -> None:
-    """Close the engine (its database connections would otherwise keep the process alive)."""
-    opened = runtime.detach(server)
-    if opened is not None:
-        await opened.close()
+    """Write the history still queued, then close the engine (its database connections
+    would otherwise keep the process alive)."""
+    await runtime.shut_down(server, get_data_layer())
 
 
 @cl.data_layer

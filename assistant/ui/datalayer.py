@@ -166,7 +166,7 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
             row = {"name": name, "user_id": user_id, "metadata": metadata}
             await self._enqueue(_Write(thread_id, "", row, self._future(), thread=True))
             return
-        await self._settled()  # Chainlit's own, which keeps a list in a text column
+        await self.settled()  # Chainlit's own, which keeps a list in a text column
         if await self._gone(thread_id):
             return
         await super().update_thread(thread_id, name, user_id, metadata, tags)
@@ -174,7 +174,7 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
 
     async def delete_thread(self, thread_id: str) -> None:
         """Delete the conversation: everything the engine keeps of it, then its history."""
-        await self._settled()
+        await self.settled()
         author = await self.get_thread_author(thread_id)
         if author and self.on_delete is not None:
             try:
@@ -229,7 +229,7 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
 
     async def get_thread_author(self, thread_id: str) -> str:
         """The thread's owner, or "" for an unknown thread (so the HTTP API answers 404)."""
-        await self._settled()
+        await self.settled()
         try:
             return await super().get_thread_author(thread_id)
         except ValueError:
@@ -241,17 +241,17 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
         self, user_id: str | None = None, thread_id: str | None = None
     ) -> list[ThreadDict] | None:
         """Threads with their steps and elements (``get_thread`` and ``list_threads``)."""
-        await self._settled()
+        await self.settled()
         return await super().get_all_user_threads(user_id, thread_id)
 
     async def get_step(self, step_id: str) -> StepDict | None:
         """One step."""
-        await self._settled()
+        await self.settled()
         return await super().get_step(step_id)
 
     async def get_element(self, thread_id: str, element_id: str) -> ElementDict | None:
         """One element."""
-        await self._settled()
+        await self.settled()
         return await super().get_element(thread_id, element_id)
 
     @queue_until_user_message()
@@ -290,8 +290,9 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
             self._flusher = asyncio.create_task(self._flush())
         await write.done
 
-    async def _settled(self) -> None:
-        """Until every write queued so far is written, without waiting for quiet."""
+    async def settled(self) -> None:
+        """Until every write queued so far is written, without waiting for quiet (before
+        a read, and before the engine closes at shutdown)."""
         last = self._last
         if last is None or last.done():
             return
@@ -315,6 +316,8 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
         finally:
             quiet.cancel()
             hurry.cancel()
+        if quiet.done() and not quiet.cancelled() and quiet.exception() is not None:
+            log.warning("history writes did not wait for quiet: %s", quiet.exception())
 
     async def _flush(self) -> None:
         """Write batches until the queue is empty, each after a pause for quiet. A batch
@@ -368,7 +371,7 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
 
     async def close(self) -> None:
         """Write what is queued, then close the connections."""
-        await self._settled()
+        await self.settled()
         if self._flusher is not None:
             await asyncio.wait({self._flusher})
         await super().close()

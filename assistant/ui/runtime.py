@@ -92,6 +92,17 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+async def shut_down(app: FastAPI, history: Any) -> None:
+    """At shutdown: write the chat history still queued (``history``, Chainlit's data
+    layer, would write it only after the engine it writes through is closed), then take
+    the runtime off ``app`` and close it."""
+    if isinstance(history, OrderedDataLayer):
+        await history.settled()
+    opened = detach(app)
+    if opened is not None:
+        await opened.close()
+
+
 def detach(app: FastAPI) -> Runtime | None:
     """Take the runtime off ``app`` (None if start-up failed before attaching one)."""
     runtime = getattr(app.state, "assistant_runtime", None)

@@ -13,6 +13,7 @@ from typing import Any
 
 import chainlit as cl
 from chainlit.context import init_http_context
+from fastapi import FastAPI
 
 from assistant.history import TABLES, ensure_history_schema
 from assistant.settings import Settings
@@ -27,8 +28,10 @@ from assistant.storage import (
     open_storage,
 )
 from assistant.turn_queue import TurnQueue, waiting
+from assistant.ui import runtime
 from assistant.ui.datalayer import WRITE_WAIT_S, OrderedDataLayer, build_data_layer
 from assistant.ui.files import StoreStorage, file_url
+from assistant.ui.runtime import Runtime
 from tests.support import both_backends
 
 
@@ -265,6 +268,30 @@ async def test_writes_wait_for_the_turns_to_be_quiet_but_reads_here_do_not(
             await asyncio.wait_for(layer.close(), 1)
             await late
         assert await landed("s11")
+
+
+@both_backends
+async def test_at_shutdown_the_queued_history_is_written_before_the_engine_closes(
+    settings: Settings,
+) -> None:
+    """Chainlit closes its data layer after the app's shutdown hook has closed the engine
+    the history is written through: what is queued is written first."""
+    app = FastAPI()
+    opened = await Runtime.open(settings, {})
+    runtime.attach(app, opened)
+    layer = runtime.history(app, settings)
+    init_http_context(thread_id="t12")
+    async with opened.engine.queue.turn():  # a turn computes: writes wait for quiet
+        write = asyncio.create_task(layer.create_step({**STEP, "id": "s12", "threadId": "t12"}))
+        await asyncio.sleep(0.05)
+        assert not write.done()
+        await asyncio.wait_for(runtime.shut_down(app, layer), 5)
+    assert write.done() and write.exception() is None
+    assert runtime.detach(app) is None  # closed
+    await layer.close()
+    async with open_storage(settings) as storage:
+        row = await storage.history.db.fetchone('SELECT "id" FROM steps WHERE "id" = ?', ("s12",))
+    assert row is not None
 
 
 @both_backends
