@@ -293,13 +293,13 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
     async def settled(self) -> None:
         """Until every write queued so far is written, without waiting for quiet (before
         a read, and before the engine closes at shutdown)."""
-        last = self._last
-        if last is None or last.done():
+        last, flusher = self._last, self._flusher
+        if last is None or last.done() or flusher is None:
             return
         self._hurrying += 1
         self._hurry.set()
-        try:
-            await asyncio.shield(last)
+        try:  # or until the flusher is gone (cancelled): nothing would write them
+            await asyncio.wait({last, flusher}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._hurrying -= 1
             if not self._hurrying:
