@@ -119,10 +119,9 @@ class TurnQueue:
                 await lull
         except TimeoutError:
             pass
-        finally:
-            if not lull.done():
+        finally:  # timed out (the timeout cancelled it): no release will take it off
+            with contextlib.suppress(ValueError):
                 self._lulls.remove(lull)
-                lull.cancel()
 
     @contextlib.asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:

@@ -164,7 +164,7 @@ async def test_a_lull_comes_when_no_turn_computes_or_after_its_limit() -> None:
     assert log[-1] == "written"
     async with queue.turn():  # never quiet: the limit
         await asyncio.wait_for(queue.lull(0.05), 1)
-    assert queue._lulls == []
+        assert queue._lulls == []  # nothing left behind by a lull that timed out
 
 
 async def test_outside_a_turn_waiting_changes_nothing_and_turns_nest() -> None:
