@@ -34,7 +34,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -78,8 +78,10 @@ class _Write:
     thread_id: str
     step_id: str
     columns: dict[str, Any] | None
-    done: asyncio.Future[None]
     thread: bool = False
+    done: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 def step_columns(step_dict: Any) -> dict[str, Any]:
@@ -164,7 +166,7 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
             return
         if tags is None:  # on the history's own connection: SQLAlchemy took ~2 ms a call
             row = {"name": name, "user_id": user_id, "metadata": metadata}
-            await self._enqueue(_Write(thread_id, "", row, self._future(), thread=True))
+            await self._enqueue(_Write(thread_id, "", row, thread=True))
             return
         await self.settled()  # Chainlit's own, which keeps a list in a text column
         if await self._gone(thread_id):
@@ -259,14 +261,14 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
         """Insert or update a step, after every write issued before it."""
         columns = step_columns(step_dict)
         thread_id = str(step_dict.get("threadId"))
-        await self._enqueue(_Write(thread_id, str(columns.get("id")), columns, self._future()))
+        await self._enqueue(_Write(thread_id, str(columns.get("id")), columns))
 
     @queue_until_user_message()
     async def update_step(self, step_dict: Any) -> None:
         """Update a step (an upsert, as in Chainlit's layer), in order."""
         columns = step_columns(step_dict)
         thread_id = str(step_dict.get("threadId"))
-        await self._enqueue(_Write(thread_id, str(columns.get("id")), columns, self._future()))
+        await self._enqueue(_Write(thread_id, str(columns.get("id")), columns))
 
     @queue_until_user_message()
     async def delete_step(self, step_id: str) -> None:
@@ -275,11 +277,7 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
         from chainlit.context import context
 
         thread_id = str(getattr(context.session, "thread_id", "") or "")
-        await self._enqueue(_Write(thread_id, step_id, None, self._future()))
-
-    @staticmethod
-    def _future() -> asyncio.Future[None]:
-        return asyncio.get_running_loop().create_future()
+        await self._enqueue(_Write(thread_id, step_id, None))
 
     async def _enqueue(self, write: _Write) -> None:
         """Queue a write (before the first ``await``: writes keep the order in which

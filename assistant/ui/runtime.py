@@ -17,6 +17,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from chainlit.data.base import BaseDataLayer
 from fastapi import FastAPI
 
 from assistant.engine import Engine
@@ -92,7 +93,7 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-async def shut_down(app: FastAPI, history: Any) -> None:
+async def shut_down(app: FastAPI, history: BaseDataLayer | None) -> None:
     """At shutdown: write the chat history still queued (``history``, Chainlit's data
     layer, would write it only after the engine it writes through is closed), then take
     the runtime off ``app`` and close it."""
