@@ -18,6 +18,7 @@ import httpx
 import pytest
 import socketio
 
+from assistant.text import safe_markdown
 from assistant.ui.conversation import PLACEHOLDERS
 from fakes.brain import Brain
 from fakes.chat_client import ChatClient, sign_in
@@ -81,6 +82,36 @@ async def test_a_message_gets_a_streamed_reply(server: UiServer) -> None:
     with contextlib.closing(sqlite3.connect(server.data_dir / "checkpoints.sqlite")) as db:
         threads = {row[0] for row in db.execute("SELECT DISTINCT thread_id FROM checkpoints")}
     assert client.thread_id in threads
+
+
+async def test_a_long_answer_streams_whole_and_safe_in_fewer_pieces(
+    server: UiServer, ui_llm: ScriptedOpenAI, ui_brain: Brain
+) -> None:
+    """Making the streamed text safe reads all of it, so a long answer is checked now and
+    then, not for every piece the model sends: it still arrives whole, and the page never
+    holds a complete image, even for a moment."""
+    image = "![chart](http://127.0.0.1:9/leak.png)"
+    text = "The tide rises twice a day, see [NOAA](https://noaa.gov). " * 300 + f"{image} end."
+    ui_brain.answer, ui_llm.chunk_size = text, 16
+    try:
+        async with chat(server) as client:
+            await client.send("hello")
+            answer = await client.message_containing(" end.", within=60)
+    finally:
+        ui_brain.answer = "Here is my answer."
+        ui_llm.chunk_size = 4
+    assert answer == safe_markdown(text)
+    assert image not in answer
+    page: dict[str, str] = {}  # what the page holds of each message, event by event
+    pieces = 0
+    for name, data in client.events:
+        if name in ("stream_start", "new_message", "update_message"):
+            page[data["id"]] = data.get("output") or ""
+        elif name == "stream_token":
+            page[data["id"]] += data["token"]
+            pieces += 1
+        assert not any(image in text for text in page.values()), name
+    assert 0 < pieces < len(text) / 16 / 4
 
 
 async def test_research_shows_the_plan_and_waits_for_a_decision(server: UiServer) -> None:
