@@ -344,7 +344,10 @@ async def _streaming(
     received: list[tuple[float, str]] = []
 
     async def on_token(data: Any) -> None:
-        received.append((time.monotonic(), str(data.get("token", ""))))
+        # pieces that came faster than the page repaints arrive together: each word in it
+        # arrived then
+        now = time.monotonic()
+        received.extend((now, f"{word} ") for word in str(data.get("token", "")).split())
         client.events.append(("stream_token", data))
 
     client.sio.on("stream_token", on_token)

@@ -109,6 +109,10 @@ async def set_output(
     await step.update()
 
 
+SHOW_EVERY_S = 0.02
+"""A streamed answer changes on the page at most 50 times a second (the page repaints at
+60): pieces the model sends faster go out together. Each change is a socket.io message
+for the server to send and the browser to draw."""
 CHECK_SPACING = 20
 """A long answer is made safe and shown at most once per this many times what doing so
 took the last time: the check gets at most a twentieth of the event loop's time."""
@@ -187,11 +191,12 @@ class TurnView:
         safe continuation of what is shown; when making the text safe changes what was
         already shown, the message is replaced instead.
 
-        Making it safe reads the whole text, so doing it for every piece costs the square
-        of the answer's length (a 9 KB answer in 4-character pieces: 0.6 s of the event
-        loop every conversation of the process shares). It is done at once while that is
-        cheap, and otherwise at most once per ``CHECK_SPACING`` times what it cost last
-        time: pieces that arrive meanwhile go out together, a moment later.
+        The first piece goes out at once, the next ones at most every ``SHOW_EVERY_S``:
+        pieces that arrive meanwhile go out together, a moment later. Making the text safe
+        reads all of it, so doing it for every piece would cost the square of the answer's
+        length (a 9 KB answer in 4-character pieces: 0.6 s of the event loop every
+        conversation of the process shares); for a long answer the spacing grows to
+        ``CHECK_SPACING`` times what the last check cost.
         """
         if self.answer is None:
             self.answer = cl.Message(content="")
@@ -219,7 +224,8 @@ class TurnView:
                 self.catch_up = None
             began = time.perf_counter()
             safe = safe_markdown(self.streamed)
-            self.next_check = time.monotonic() + CHECK_SPACING * (time.perf_counter() - began)
+            spacing = max(SHOW_EVERY_S, CHECK_SPACING * (time.perf_counter() - began))
+            self.next_check = time.monotonic() + spacing
             if safe.startswith(self.shown):
                 piece, self.shown = safe[len(self.shown) :], safe
                 if piece:

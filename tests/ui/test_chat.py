@@ -66,18 +66,22 @@ async def saved_thread(server: UiServer, thread_id: str, ready: str) -> dict[str
     raise AssertionError(f"no step containing {ready!r} was saved")
 
 
-async def test_a_message_gets_a_streamed_reply(server: UiServer) -> None:
-    async with chat(server) as client:
-        await client.send("hello")
-        _, start = await client.wait_for(lambda event, _: event == "stream_start")
-        answer = await client.message_containing("Here is my answer.")
-        pieces = [
-            d["token"] for e, d in client.events if e == "stream_token" and d["id"] == start["id"]
-        ]
-        assert answer == "Here is my answer."
-        assert start["output"] + "".join(pieces) == answer
-        assert len(pieces) >= 2
-        await client.wait_for(lambda event, _: event == "first_interaction")
+async def test_a_message_gets_a_streamed_reply(server: UiServer, ui_llm: ScriptedOpenAI) -> None:
+    ui_llm.chunk_interval = 0.05  # pieces further apart than the page's repaints
+    try:
+        async with chat(server) as client:
+            await client.send("hello")
+            _, start = await client.wait_for(lambda event, _: event == "stream_start")
+            answer = await client.message_containing("Here is my answer.")
+            await client.wait_for(lambda event, _: event == "first_interaction")
+    finally:
+        ui_llm.chunk_interval = 0.0
+    pieces = [
+        d["token"] for e, d in client.events if e == "stream_token" and d["id"] == start["id"]
+    ]
+    assert answer == "Here is my answer."
+    assert start["output"] + "".join(pieces) == answer
+    assert len(pieces) >= 2
     # The LangGraph thread id is the Chainlit thread id.
     with contextlib.closing(sqlite3.connect(server.data_dir / "checkpoints.sqlite")) as db:
         threads = {row[0] for row in db.execute("SELECT DISTINCT thread_id FROM checkpoints")}

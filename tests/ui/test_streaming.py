@@ -57,11 +57,13 @@ def slow_check(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     monkeypatch.setattr(render, "safe_markdown", slow)
 
 
-async def test_a_cheap_check_shows_every_piece_at_once(page: Page) -> None:
+async def test_pieces_a_model_sends_slower_than_the_page_repaints_go_out_one_by_one(
+    page: Page,
+) -> None:
     view = render.TurnView("thread", questions=None)
     for piece in ["Here ", "is ", "my ", "answer."]:
         await view.show(Token(piece))
-        await asyncio.sleep(0.002)  # a fast model: 500 pieces a second
+        await asyncio.sleep(render.SHOW_EVERY_S + 0.01)
     assert page.log == [
         ("token", "Here "),
         ("token", "is "),
@@ -70,6 +72,16 @@ async def test_a_cheap_check_shows_every_piece_at_once(page: Page) -> None:
     ]
     await view.show(Answer("Here is my answer."))
     assert page.log[-1] == ("send", "Here is my answer.")
+
+
+async def test_pieces_sent_faster_go_out_together(page: Page) -> None:
+    view = render.TurnView("thread", questions=None)
+    for piece in ["Here ", "is ", "my ", "answer."]:
+        await view.show(Token(piece))
+        await asyncio.sleep(0.001)
+    assert page.log == [("token", "Here ")]
+    await asyncio.sleep(render.SHOW_EVERY_S)
+    assert page.log == [("token", "Here "), ("token", "is my answer.")]
 
 
 async def test_pieces_held_while_the_check_is_costly_are_shown_after_a_pause(
