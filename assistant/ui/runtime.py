@@ -79,6 +79,14 @@ def attach(app: FastAPI, runtime: Runtime) -> None:
     app.state.assistant_runtime = runtime
 
 
+GC_THRESHOLDS = (20_000, 20, 50)
+"""The collector's thresholds in the server. A turn makes tens of thousands of objects that
+live until it ends (LangGraph's tasks, messages, pydantic models); with CPython's default
+(700, 10, 10) each young pass walks the in-flight turns' objects again: under figure 3's
+load about 200 young, 18 middle and one full pass per process, 90 ms in all, the full one
+20 ms with every conversation of the process stopped. With these: 7 young passes, 33 ms."""
+
+
 def settle_heap() -> None:
     """Keep what start-up built out of the garbage collector's full passes.
 
@@ -88,9 +96,13 @@ def settle_heap() -> None:
     conversation of the process, for 160-190 ms. Collected once now and then frozen (``gc.freeze``,
     meant for this), they are never walked again: the full passes that remain walk what
     was made since.
+
+    Then the young generation is collected every 20 000 new objects instead of 700 (see
+    ``GC_THRESHOLDS``).
     """
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 async def shut_down(app: FastAPI, history: BaseDataLayer | None) -> None:
