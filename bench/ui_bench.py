@@ -139,6 +139,13 @@ ROWS: list[Row] = [
         lambda f: f["p95_ms"] <= 50,
     ),
     (
+        "4 streaming",
+        "server CPU for a 9 KB answer in 4-character pieces (ms)",
+        lambda f: f["long_answer_cpu_ms"],
+        "-",
+        lambda f: True,
+    ),
+    (
         "5 resume (UI history)",
         "reopen 500-message thread until history arrives (ms)",
         lambda f: f["history_median_ms"],
@@ -332,6 +339,9 @@ async def _throughput(
     }
 
 
+LONG_ANSWER_CHARS = 9000
+
+
 async def _streaming(
     server: UiServer, llm: ScriptedOpenAI, brain: Brain, cookie: str
 ) -> dict[str, Any]:
@@ -363,7 +373,26 @@ async def _streaming(
         "tokens_matched": len(delays),
         "p50_ms": round(statistics.median(delays), 2),
         "p95_ms": round(percentile(delays, 0.95), 2),
+        "long_answer_cpu_ms": await _long_answer(server, llm, brain, cookie),
     }
+
+
+async def _long_answer(server: UiServer, llm: ScriptedOpenAI, brain: Brain, cookie: str) -> float:
+    """The server's CPU time for one turn whose answer is 9 KB of Markdown sent in
+    4-character pieces as fast as the model can (each piece is made safe and shown)."""
+    paragraph = "The tide rises twice a day, see [NOAA](https://noaa.gov) and `code`.\n\n"
+    brain.answer = (paragraph * (LONG_ANSWER_CHARS // len(paragraph) + 1))[:LONG_ANSWER_CHARS]
+    client = await ChatClient.open(server.url, cookie)
+    try:
+        await client.turn("warm up")
+        assert server.proc is not None
+        before = cpu.own_seconds(server.proc.pid)
+        await client.turn("a long answer please", within=120)
+        used = cpu.own_seconds(server.proc.pid) - before
+    finally:
+        brain.answer = Brain().answer
+        await client.close()
+    return round(used * 1000)
 
 
 async def _history(server: UiServer, llm: ScriptedOpenAI, cookie: str) -> dict[str, Any]:
