@@ -23,6 +23,7 @@ short says so in its name.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator
@@ -113,9 +114,17 @@ SHOW_EVERY_S = 0.02
 """A streamed answer changes on the page at most 50 times a second (the page repaints at
 60): pieces the model sends faster go out together. Each change is a socket.io message
 for the server to send and the browser to draw."""
+log = logging.getLogger(__name__)
+
 CHECK_SPACING = 20
 """A long answer is made safe and shown at most once per this many times what doing so
 took the last time: the check gets at most a twentieth of the event loop's time."""
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    """A held piece could not be shown (the answer, sent whole when it ends, still is)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("could not show a streamed piece", exc_info=task.exception())
 
 
 class TurnView:
@@ -213,6 +222,7 @@ class TurnView:
         """The pieces held back since the last check: show them, unless the answer ended."""
         self.catch_up = None
         self.catching_up = asyncio.create_task(self._show_streamed())
+        self.catching_up.add_done_callback(_log_failure)
 
     async def _show_streamed(self) -> None:
         async with self.sending:

@@ -109,3 +109,22 @@ async def test_an_answer_ending_while_pieces_are_held_is_sent_whole_once(
     await view.show(Answer("A ![x](http://evil.example/x.png) done"))
     await asyncio.sleep(0.3)  # the held pieces' timer does not show them again
     assert page.log == [("token", "A "), ("send", "A [image: x] done")]
+
+
+async def test_a_held_piece_that_cannot_be_shown_is_logged_and_the_answer_still_ends_whole(
+    page: Page, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    view = render.TurnView("thread", questions=None)
+    await view.show(Token("First "))
+    message = view.answer
+    assert message is not None
+
+    async def broken(piece: str) -> None:
+        raise ConnectionError("the socket closed")
+
+    monkeypatch.setattr(message, "stream_token", broken)
+    await view.show(Token("then more"))
+    await asyncio.sleep(render.SHOW_EVERY_S + 0.05)
+    assert "could not show a streamed piece" in caplog.text
+    await view.end_answer()
+    assert page.log == [("token", "First "), ("send", "First then more")]
