@@ -53,6 +53,8 @@ from assistant.text import brief, safe_markdown
 from assistant.ui import formatting, page
 from assistant.ui.files import file_url
 
+log = logging.getLogger(__name__)
+
 UNDO_ACTION = "undo"
 """The Undo button under a kept memory's note."""
 
@@ -114,8 +116,6 @@ SHOW_EVERY_S = 0.02
 """A streamed answer changes on the page at most 50 times a second (the page repaints at
 60): pieces the model sends faster go out together. Each change is a socket.io message
 for the server to send and the browser to draw."""
-log = logging.getLogger(__name__)
-
 CHECK_SPACING = 20
 """A long answer is made safe and shown at most once per this many times what doing so
 took the last time: the check gets at most a twentieth of the event loop's time."""
@@ -139,7 +139,8 @@ class TurnView:
         self.shown = ""  # what the page shows of it (made safe)
         self.next_check = 0.0  # when the streamed text is next made safe and shown
         self.catch_up: asyncio.TimerHandle | None = None  # shows what came before it
-        self.catching_up: asyncio.Task[None] | None = None
+        self.catching_up: asyncio.Task[None] | None = None  # held here: the loop keeps
+        # only a weak reference to a task
         self.sending = asyncio.Lock()  # one change of the answer at a time, in order
         self.tools: dict[str, cl.Step] = {}
         self.activities: dict[tuple[str, str], cl.Step] = {}
