@@ -73,6 +73,7 @@ async def serve(self, sockets=None):
     loop = asyncio.get_running_loop()
     print(json.dumps({
         "nest_asyncio": "nest_asyncio" in sys.modules,
+        "loop": type(loop).__module__.split(".")[0],
         "c_task": type(asyncio.current_task()).__module__ == "_asyncio",
         "c_future": type(loop.create_future()).__module__ == "_asyncio",
         "host": self.config.host,
@@ -90,7 +91,7 @@ print(json.dumps({"origins": config.project.allow_origins, "app": config.run.mod
 def test_the_server_runs_on_asyncio_s_own_tasks(tmp_path: Path) -> None:
     """Chainlit's command-line module applies ``nest_asyncio`` when imported (pure-Python
     tasks and futures for the whole server); the launcher starts Chainlit's app without it,
-    with Chainlit's settings as its command line would set them."""
+    on uvloop, with Chainlit's settings as its command line would set them."""
     env = {
         **os.environ,
         "CHAINLIT_APP_ROOT": str(APP_ROOT),
@@ -109,6 +110,7 @@ def test_the_server_runs_on_asyncio_s_own_tasks(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert lines[0] == {
         "nest_asyncio": False,
+        "loop": "uvloop",
         "c_task": True,
         "c_future": True,
         "host": "127.0.0.1",
