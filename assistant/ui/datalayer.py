@@ -84,6 +84,12 @@ class _Write:
     )
 
 
+def _step_write(step_dict: Any) -> _Write:
+    """The write of a step Chainlit created or updated."""
+    columns = step_columns(step_dict)
+    return _Write(str(step_dict.get("threadId")), str(columns.get("id")), columns)
+
+
 def step_columns(step_dict: Any) -> dict[str, Any]:
     """The columns Chainlit's own ``create_step`` would write for ``step_dict``."""
     step = dict(step_dict)
@@ -259,16 +265,12 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
     @queue_until_user_message()
     async def create_step(self, step_dict: Any) -> None:
         """Insert or update a step, after every write issued before it."""
-        columns = step_columns(step_dict)
-        thread_id = str(step_dict.get("threadId"))
-        await self._enqueue(_Write(thread_id, str(columns.get("id")), columns))
+        await self._enqueue(_step_write(step_dict))
 
     @queue_until_user_message()
     async def update_step(self, step_dict: Any) -> None:
         """Update a step (an upsert, as in Chainlit's layer), in order."""
-        columns = step_columns(step_dict)
-        thread_id = str(step_dict.get("threadId"))
-        await self._enqueue(_Write(thread_id, str(columns.get("id")), columns))
+        await self._enqueue(_step_write(step_dict))
 
     @queue_until_user_message()
     async def delete_step(self, step_id: str) -> None:
