@@ -225,14 +225,18 @@ class TurnView:
         self.catching_up = asyncio.create_task(self._show_streamed())
         self.catching_up.add_done_callback(_log_failure)
 
+    def _cancel_catch_up(self) -> None:
+        """What the timer would show is being shown now."""
+        if self.catch_up is not None:
+            self.catch_up.cancel()
+            self.catch_up = None
+
     async def _show_streamed(self) -> None:
         async with self.sending:
             message = self.answer
             if message is None:  # ended meanwhile: ``end_answer`` showed it all
                 return
-            if self.catch_up is not None:
-                self.catch_up.cancel()
-                self.catch_up = None
+            self._cancel_catch_up()
             began = time.perf_counter()
             safe = safe_markdown(self.streamed)
             spacing = max(SHOW_EVERY_S, CHECK_SPACING * (time.perf_counter() - began))
@@ -248,9 +252,7 @@ class TurnView:
     async def end_answer(self, text: str | None = None) -> None:
         """Finish (and persist, once) the streamed answer; or post ``text`` if none streamed."""
         async with self.sending:
-            if self.catch_up is not None:
-                self.catch_up.cancel()
-                self.catch_up = None
+            self._cancel_catch_up()
             message, self.answer = self.answer, None
             if message is None:
                 if text:
