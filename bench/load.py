@@ -3,7 +3,8 @@ processes, so that one Python process's event loop and GIL do not bound what is 
 
 Each worker opens its sessions (each on the server its conversation is pinned to: sticky,
 as behind a proxy), says ``ready``, waits for ``go`` and then runs every conversation at
-once, ``turns`` messages each, one after the other; it prints the latency of every turn
+once, ``turns`` messages each, one after the other; it prints the latency of every turn,
+by round (a conversation's first turn, its second...), how long each conversation took,
 and when it started and finished (``time.monotonic``, the same clock in every process).
 
     workers = LoadWorkers(plan, cookie, turns)   # plan: one server URL per conversation
@@ -34,6 +35,10 @@ class Result:
     """What the workers measured."""
 
     latencies: list[float]
+    rounds: list[list[float]]
+    """The latencies of every conversation's first turn, of its second..."""
+    spans: list[float]
+    """How long each conversation took, its first message to its last answer."""
     started: float
     finished: float
 
@@ -103,8 +108,11 @@ class LoadWorkers:
                 self.stop()
                 raise RuntimeError(f"a load worker failed: {report['error']}")
             reports.append(report)
+        rounds = [report["rounds"] for report in reports]
         return Result(
             [latency for report in reports for latency in report["latencies"]],
+            [[v for share in rounds for v in share[n]] for n in range(self.turns)],
+            [span for report in reports for span in report["spans"]],
             min(report["started"] for report in reports),
             max(report["finished"] for report in reports),
         )
@@ -126,12 +134,18 @@ async def _work(urls: list[str], cookie: str, turns: int) -> dict[str, Any]:
     print("ready", flush=True)
     await asyncio.to_thread(sys.stdin.readline)
     latencies: list[float] = []
+    rounds: list[list[float]] = [[] for _ in range(turns)]
+    spans: list[float] = []
 
     async def converse(client: ChatClient) -> None:
+        first = time.perf_counter()
         for i in range(turns):
             began = time.perf_counter()
             await client.turn(f"hello {i}", within=TURN_TIMEOUT_S)
-            latencies.append(time.perf_counter() - began)
+            latency = time.perf_counter() - began
+            latencies.append(latency)
+            rounds[i].append(latency)
+        spans.append(time.perf_counter() - first)
 
     started = time.monotonic()
     try:
@@ -139,7 +153,8 @@ async def _work(urls: list[str], cookie: str, turns: int) -> dict[str, Any]:
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}
     finished = time.monotonic()
-    print(json.dumps({"latencies": latencies, "started": started, "finished": finished}))
+    report = {"latencies": latencies, "rounds": rounds, "spans": spans}
+    print(json.dumps({**report, "started": started, "finished": finished}))
     sys.stdout.flush()
     for client in clients:
         await client.close()

@@ -79,6 +79,20 @@ def _throughput_rows(setup: str) -> list[Row]:
         ),
         (
             setup,
+            "latency by round, p50/max (s)",
+            lambda f: " ".join(f"{p50:.2f}/{top:.2f}" for p50, top in f["rounds_s"]),
+            "-",
+            lambda f: True,
+        ),
+        (
+            setup,
+            "wall time, slowest conversation (s)",
+            lambda f: f"{f['wall_s']:.2f}, {f['slowest_conversation_s']:.2f}",
+            "-",
+            lambda f: True,
+        ),
+        (
+            setup,
             "CPU ms/turn, each server process",
             lambda f: _fmt_ms(f["cpu_ms_per_turn"]["servers"]),
             "-",
@@ -317,6 +331,13 @@ async def _throughput(
         "ideal_turns_per_s": round(count / MODEL_LATENCY_S, 1),
         "p50_s": round(statistics.median(result.latencies), 3),
         "p95_s": round(percentile(result.latencies, 0.95), 3),
+        # a closed loop: every conversation's turns one after another, so the wall time is
+        # its slowest conversation's, and that is the sum of its rounds
+        "rounds_s": [
+            [round(statistics.median(each), 3), round(max(each), 3)] for each in result.rounds
+        ],
+        "wall_s": round(result.wall, 3),
+        "slowest_conversation_s": round(max(result.spans), 3),
         "cpu_ms_per_turn": {
             "servers": [round(ms, 1) for ms in servers_ms],
             "load generator": round(per_turn["load generator"], 1),
