@@ -281,38 +281,85 @@ class ChatHistory:
         user_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
-        """What Chainlit's ``update_thread`` does (``sql_alchemy.py``), in one transaction:
-        create the row if it is new; set the name and author given; merge ``metadata``
-        into the row's (a key given as None is removed); a bare call on an existing row
-        changes nothing. The name defaults to the metadata's ``name``.
+        """What Chainlit's ``update_thread`` does: see ``update_threads``."""
+        await self.update_threads([ThreadChange(thread_id, name, user_id, metadata)])
+
+    async def update_threads(self, changes: Sequence[ThreadChange]) -> None:
+        """What Chainlit's ``update_thread`` does (``sql_alchemy.py``) for each of
+        ``changes`` in turn, in one transaction: create the row if it is new; set the name
+        and author given; merge ``metadata`` into the row's (a key given as None is
+        removed); a bare change of an existing row changes nothing. The name defaults to
+        the metadata's ``name``.
+
+        A burst of new conversations is one lookup of their authors, one read of their
+        rows and one statement per shape of row, instead of a transaction for each.
         """
-        changes = (name, user_id, metadata) != (None, None, None)
-        identifier = await self.identifier_of(user_id) if user_id else None
+        if not changes:
+            return
+        authors = await self._identifiers({c.user_id for c in changes if c.user_id})
+        ids = list(dict.fromkeys(c.thread_id for c in changes))
         async with self.db.transaction() as tx:
-            row = await tx.fetchone('SELECT "metadata" FROM threads WHERE "id" = ?', (thread_id,))
-            if row is not None and not changes:
-                return
-            merged = _json_object(row[0]) if row is not None else {}
-            for key, value in (metadata or {}).items():
-                if value is None:
-                    merged.pop(key, None)
-                else:
-                    merged[key] = value
-            given = {
-                "id": thread_id,
-                "createdAt": timestamp() if row is None else None,
-                "name": name if name is not None else (merged.get("name") or None),
-                "userId": user_id,
-                "userIdentifier": identifier,
-                "metadata": json.dumps(merged),
-            }
-            columns = tuple(column for column, value in given.items() if value is not None)
-            await tx.execute(_upsert("threads", columns), tuple(given[c] for c in columns))
+            rows = await tx.fetchall(
+                f'SELECT "id", "metadata" FROM threads WHERE "id" IN ({_marks(ids)})', ids
+            )
+            merged = {str(row[0]): _json_object(row[1]) for row in rows}
+            given: dict[str, dict[str, Any]] = {}  # each row's columns to set, in order
+            for change in changes:
+                thread_id = change.thread_id
+                exists = thread_id in merged
+                if exists and (change.name, change.user_id, change.metadata) == (None,) * 3:
+                    continue
+                metadata = merged.setdefault(thread_id, {})
+                for key, value in (change.metadata or {}).items():
+                    if value is None:
+                        metadata.pop(key, None)
+                    else:
+                        metadata[key] = value
+                name = change.name if change.name is not None else metadata.get("name") or None
+                these = {
+                    "id": thread_id,
+                    "createdAt": None if exists else timestamp(),
+                    "name": name,
+                    "userId": change.user_id,
+                    "userIdentifier": authors.get(change.user_id or ""),
+                    "metadata": json.dumps(metadata),
+                }
+                row = given.setdefault(thread_id, {})
+                row.update((c, value) for c, value in these.items() if value is not None)
+            shapes: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+            for row in given.values():
+                shapes.setdefault(tuple(row), []).append(tuple(row.values()))
+            for columns, values in shapes.items():
+                await tx.executemany(_upsert("threads", columns), values)
+
+    async def _identifiers(self, user_ids: set[str]) -> dict[str, str]:
+        """The sign-in names of the users whose history ids are ``user_ids``."""
+        if not user_ids:
+            return {}
+        ids = sorted(user_ids)
+        rows = await self.db.fetchall(
+            f'SELECT "id", "identifier" FROM users WHERE "id" IN ({_marks(ids)})', ids
+        )
+        return {str(row[0]): str(row[1]) for row in rows}
 
     async def identifier_of(self, user_id: str) -> str | None:
         """The sign-in name of the user whose history id is ``user_id``."""
         row = await self.db.fetchone('SELECT "identifier" FROM users WHERE "id" = ?', (user_id,))
         return str(row[0]) if row else None
+
+
+@dataclass(frozen=True)
+class ThreadChange:
+    """The arguments of one of Chainlit's ``update_thread`` calls (``update_threads``)."""
+
+    thread_id: str
+    name: str | None = None
+    user_id: str | None = None
+    metadata: Mapping[str, Any] | None = None
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" for _ in values)
 
 
 def _json_object(text: Any) -> dict[str, Any]:

@@ -49,7 +49,7 @@ from chainlit.types import ThreadDict
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import sessionmaker
 
-from assistant.history import ChatHistory
+from assistant.history import ChatHistory, ThreadChange
 from assistant.storage import ThreadNotFound
 from assistant.storage.postgres import HISTORY_SCHEMA, connect_kwargs
 from assistant.ui.files import URL_PREFIX
@@ -342,21 +342,23 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
                         write.done.set_result(None)
 
     async def _write(self, batch: list[_Write]) -> None:
-        """One batch: nothing for a deleted thread; thread rows first (each merged into the
-        row as it is), then the steps in one transaction: a step written several times is
-        written once, with every column it was given; a deletion comes before any later
-        write of the same step."""
+        """One batch: nothing for a deleted thread; thread rows first (in one transaction,
+        each merged into the row as it is), then the steps in one transaction: a step
+        written several times is written once, with every column it was given; a deletion
+        comes before any later write of the same step."""
         gone = await self._gone_among({w.thread_id for w in batch if w.thread_id})
+        rows = [w for w in batch if w.thread and w.thread_id not in gone]
+        if rows:
+            changes = [ThreadChange(w.thread_id, **(w.columns or {})) for w in rows]
+            await self.history().update_threads(changes)
+            self._saved_threads.update(w.thread_id for w in rows)  # the rows now exist
         deleted: dict[str, None] = {}
         steps: dict[str, dict[str, Any]] = {}
         threads: set[str] = set()
         for write in batch:
-            if write.thread_id in gone:
+            if write.thread_id in gone or write.thread:
                 continue
-            if write.thread:
-                await self.history().update_thread(write.thread_id, **(write.columns or {}))
-                self._saved_threads.add(write.thread_id)  # only once the row is known to exist
-            elif write.columns is None:
+            if write.columns is None:
                 steps.pop(write.step_id, None)
                 deleted[write.step_id] = None
             else:

@@ -15,7 +15,7 @@ import chainlit as cl
 from chainlit.context import init_http_context
 from fastapi import FastAPI
 
-from assistant.history import TABLES, ensure_history_schema
+from assistant.history import TABLES, ThreadChange, ensure_history_schema
 from assistant.settings import Settings
 from assistant.storage import (
     FileStore,
@@ -212,6 +212,62 @@ async def test_thread_rows_are_written_as_chainlits_own_layer_writes_them(
         await layer.update_thread("t6", metadata={"name": "from metadata"})
         assert (await layer.get_thread("t6") or {}).get("name") == "from metadata"
         assert await layer.get_thread_author("t5") == "alice"
+
+
+@both_backends
+async def test_a_batch_of_thread_rows_is_what_the_same_calls_one_by_one_make(
+    settings: Settings,
+) -> None:
+    """The data layer writes the thread rows of a batch in one transaction
+    (``update_threads``): the rows are those the same ``update_thread`` calls make one by
+    one, with several changes of one row in the batch applied in order."""
+    async with layer_on(settings) as (layer, storage):
+        history = storage.history
+        alice, bob = await history.user_id("alice"), await history.user_id("bob")
+
+        def changes(prefix: str) -> list[ThreadChange]:
+            return [
+                ThreadChange(f"{prefix}1"),
+                ThreadChange(f"{prefix}1", "tides", alice, {"a": 1, "b": 2}),
+                ThreadChange(f"{prefix}2", user_id=bob, metadata={"name": "from metadata"}),
+                ThreadChange(f"{prefix}1", metadata={"b": None, "c": {"d": 3}}),
+                ThreadChange(f"{prefix}3"),
+                ThreadChange(f"{prefix}1"),  # bare, on a row that exists by now
+            ]
+
+        for change in changes("one-"):
+            await history.update_thread(
+                change.thread_id,
+                name=change.name,
+                user_id=change.user_id,
+                metadata=change.metadata,
+            )
+        await history.update_threads(changes("all-"))
+        columns = ("name", "userId", "userIdentifier", "metadata")
+        for n in (1, 2, 3):
+            one, batch = await layer.get_thread(f"one-{n}"), await layer.get_thread(f"all-{n}")
+            assert one is not None and batch is not None
+            assert batch["createdAt"]
+            assert [batch.get(c) for c in columns] == [one.get(c) for c in columns]
+        first = await layer.get_thread("all-1")
+        assert first is not None
+        assert (first["name"], first["userIdentifier"]) == ("tides", "alice")
+        assert json.loads(first["metadata"]) == {"a": 1, "c": {"d": 3}}
+        second = await layer.get_thread("all-2")
+        assert second is not None
+        assert (second["name"], second["userIdentifier"]) == ("from metadata", "bob")
+        before = await layer.get_thread("all-1")
+        await history.update_threads([ThreadChange("all-1"), ThreadChange("all-3")])
+        assert await layer.get_thread("all-1") == before  # bare changes of existing rows
+        await asyncio.gather(  # queued together: one batch of the data layer
+            layer.update_thread("b1", name="tides"),
+            layer.update_thread("b2", user_id=bob),
+            layer.update_thread("b1", metadata={"k": 1}),
+        )
+        b1, b2 = await layer.get_thread("b1"), await layer.get_thread("b2")
+        assert b1 is not None and b2 is not None
+        assert (b1["name"], json.loads(b1["metadata"])) == ("tides", {"k": 1})
+        assert b2["userIdentifier"] == "bob"
 
 
 @both_backends
