@@ -236,6 +236,17 @@ class ChatHistory:
                 (str(uuid.uuid4()), thread_id, "file", name, "inline", key, step_id, mime),
             )
 
+    async def put_element(self, element: Mapping[str, Any]) -> None:
+        """Insert the element row ``element`` (Chainlit's ``ElementDict``), or set its
+        columns on the row with its id; keys that are not columns are left out."""
+        known = TABLES["elements"]
+        row = {
+            column: json.dumps(value) if isinstance(value, dict | list) else value
+            for column, value in element.items()
+            if column in known and value is not None
+        }
+        await self.db.execute(_upsert("elements", tuple(row)), tuple(row.values()))
+
     async def messages(self, thread_id: str) -> list[Message]:
         """The thread's messages in order (what reopening it in the browser shows)."""
         rows = await self.db.fetchall(

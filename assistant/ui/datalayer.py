@@ -223,17 +223,9 @@ class OrderedDataLayer(SQLAlchemyDataLayer):
         if not url.startswith(f"{URL_PREFIX}/") or not element.for_id:
             await super().create_element(element)
             return
-        row = {k: v for k, v in element.to_dict().items() if v is not None}
+        row = {k: v for k, v in element.to_dict().items() if k != "props"}
         row["objectKey"] = unquote(url[len(URL_PREFIX) + 1 :])
-        row.pop("props", None)
-        columns = ", ".join(f'"{column}"' for column in row)
-        values = ", ".join(f":{column}" for column in row)
-        updates = ", ".join(f'"{column}" = :{column}' for column in row if column != "id")
-        await self.execute_sql(
-            query=f"INSERT INTO elements ({columns}) VALUES ({values}) "
-            f"ON CONFLICT (id) DO UPDATE SET {updates};",
-            parameters=row,
-        )
+        await self.history().put_element(row)
 
     async def get_thread_author(self, thread_id: str) -> str:
         """The thread's owner, or "" for an unknown thread (so the HTTP API answers 404)."""
