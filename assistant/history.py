@@ -355,8 +355,7 @@ class ChatHistory:
 
     async def identifier_of(self, user_id: str) -> str | None:
         """The sign-in name of the user whose history id is ``user_id``."""
-        row = await self.db.fetchone('SELECT "identifier" FROM users WHERE "id" = ?', (user_id,))
-        return str(row[0]) if row else None
+        return (await self._identifiers({user_id})).get(user_id)
 
 
 @dataclass(frozen=True)
@@ -398,7 +397,7 @@ async def _upsert_steps(tx: Transaction, steps: Sequence[Mapping[str, Any]]) -> 
 def _upsert(table: str, columns: Sequence[str]) -> str:
     """Insert a row of ``columns`` into ``table``, or set them on the row with its "id"."""
     names = ", ".join(f'"{column}"' for column in columns)
-    marks = ", ".join("?" for _ in columns)
+    marks = _marks(columns)
     updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c != "id")
     return (
         f'INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT ("id") DO UPDATE SET {updates}'
