@@ -5,9 +5,10 @@ Each names the quirk, where it was seen and the version. Remove one when its cau
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage
@@ -171,3 +172,61 @@ def wire_chat_openai() -> type[ChatOpenAI]:
                     yield chunk
 
     return WireChatOpenAI
+
+
+@functools.cache
+def aiohttp_model_client() -> type[Any]:
+    """``openai.DefaultAioHttpClient`` whose connection failures read as such.
+
+    openai 3.54 vendors httpx-aiohttp 0.2.0, which maps every ``aiohttp.ClientConnectionError``
+    to ``httpx2.ConnectTimeout``: a refused connection, or a server that hung up, then read as
+    "the model did not answer in time". Here one whose cause is not a timeout becomes
+    ``httpx2.ConnectError`` (the SDK's ``APIConnectionError``: "Cannot reach the model
+    server"), while the request is sent and while the reply is read.
+    """
+    import httpx2
+    from openai import DefaultAioHttpClient
+
+    @contextlib.contextmanager
+    def connection_errors(request: httpx2.Request) -> Iterator[None]:
+        try:
+            yield
+        except httpx2.ConnectTimeout as exc:
+            if exc.__cause__ is None or isinstance(exc.__cause__, TimeoutError):
+                raise
+            raise httpx2.ConnectError(str(exc), request=request) from exc.__cause__
+
+    class Reply(httpx2.AsyncByteStream):
+        def __init__(self, stream: Any, request: httpx2.Request) -> None:
+            self._stream = stream
+            self._request = request
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            with connection_errors(self._request):
+                async for chunk in self._stream:
+                    yield chunk
+
+        async def aclose(self) -> None:
+            await self._stream.aclose()
+
+    class Transport(httpx2.AsyncBaseTransport):
+        def __init__(self, transport: httpx2.AsyncBaseTransport) -> None:
+            self._transport = transport
+
+        async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+            with connection_errors(request):
+                response = await self._transport.handle_async_request(request)
+            response.stream = Reply(response.stream, request)
+            return response
+
+        async def aclose(self) -> None:
+            await self._transport.aclose()
+
+    class Client(DefaultAioHttpClient):
+        def _init_transport(self, *args: Any, **kwargs: Any) -> Any:
+            return Transport(super()._init_transport(*args, **kwargs))
+
+        def _init_proxy_transport(self, *args: Any, **kwargs: Any) -> Any:
+            return Transport(super()._init_proxy_transport(*args, **kwargs))
+
+    return Client

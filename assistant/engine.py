@@ -30,7 +30,7 @@ from assistant.errors import ConfigurationError, InputError, validate_message
 from assistant.events import ApprovalNeeded, Event, Notice, ToolStarted, Undo, translate
 from assistant.graphs import build_graphs
 from assistant.memory import Memories, Memory
-from assistant.models import memory_embeddings
+from assistant.models import memory_embeddings, open_model_http
 from assistant.research.graph import ACTION, run_id_for
 from assistant.research.report import EXPORT, EXPORT_TYPES, REPORT
 from assistant.research.schemas import CHECKPOINTED
@@ -124,17 +124,20 @@ class Engine:
         http: httpx.AsyncClient,
         tracing: Tracing | None = None,
         mcp: McpTools | None = None,
+        model_http: Any = None,
     ) -> None:
         """Build the graphs; use ``Engine.open`` instead of calling this.
 
-        ``mcp``: the operator's MCP servers (owned by the caller: ``Engine.open`` closes them).
+        ``mcp``: the operator's MCP servers; ``model_http``: the models' HTTP client
+        (``open_model_http``; None: the openai SDK's default). Both owned by the caller:
+        ``Engine.open`` closes them.
         """
         self.settings = settings
         self.tracing = tracing
         self.storage = storage
         self.mcp = mcp
         self.memories = (
-            Memories(storage.store, embeddings=memory_embeddings(settings))
+            Memories(storage.store, embeddings=memory_embeddings(settings, model_http))
             if storage.store is not None
             else None
         )
@@ -143,6 +146,7 @@ class Engine:
             sections=storage.sections,
             files=storage.files,
             http=http,
+            model_http=model_http,
             checkpointer=storage.checkpointer,
             memories=self.memories,
             sources=[mcp] if mcp is not None else [],
@@ -193,9 +197,10 @@ class Engine:
             http = await stack.enter_async_context(
                 httpx.AsyncClient(timeout=settings.search_timeout)
             )
+            model_http = await stack.enter_async_context(open_model_http())
             if mcp is not None:
                 stack.push_async_callback(mcp.aclose)
-            yield cls(settings, storage, http, tracing, mcp)
+            yield cls(settings, storage, http, tracing, mcp, model_http)
 
     def context(self, owner: str, choices: Choices | None = None) -> RunContext:
         """The context of a run for ``owner`` with their ``choices``."""

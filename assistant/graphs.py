@@ -52,12 +52,16 @@ def build_graphs(
     sections: SectionStore,
     files: FileStore,
     http: httpx.AsyncClient,
+    model_http: Any = None,
     checkpointer: Checkpointer = None,
     context_schema: type[RunContext] = RunContext,
     memories: Memories | None = None,
     sources: Sequence[ToolSource] = (),
 ) -> Graphs:
     """Compile both graphs on ``checkpointer`` (None: the caller's runtime supplies one).
+
+    ``http``: the client of web searches; ``model_http``: the models' (``open_model_http``;
+    None: the openai SDK's default client).
 
     ``memories``: people's long-term memories (None: no memory); ``sources``: tools from
     outside (the operator's MCP servers), offered to the supervisor as they are at each call.
@@ -66,7 +70,7 @@ def build_graphs(
     passed to it as keyword arguments); ``RunContext.with_defaults`` makes one whose
     defaults are the settings.
     """
-    models = ModelFactory(settings)
+    models = ModelFactory(settings, model_http)
     search = SearchService(settings, http)
     attachments = Attachments(files, settings)
     policy = FetchPolicy(allow=settings.fetch_allow, total_timeout=settings.fetch_timeout)

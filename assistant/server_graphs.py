@@ -27,6 +27,7 @@ from starlette.applications import Starlette
 
 from assistant.context import RunContext
 from assistant.graphs import Graphs, build_graphs
+from assistant.models import open_model_http
 from assistant.research.schemas import CHECKPOINTED
 from assistant.settings import load_settings
 from assistant.storage import open_storage
@@ -63,6 +64,7 @@ class _Served:
                 sections=storage.sections,
                 files=storage.files,
                 http=http,
+                model_http=await stack.enter_async_context(open_model_http()),
                 context_schema=RunContext.with_defaults(settings),
             )
             self._stack = stack.pop_all()

@@ -194,7 +194,9 @@ async def agent_overhead(turns: int = 200) -> dict[str, Any]:
             # A separate pass: the timing callback has a cost of its own.
             _, sqlite_client = await _turns(engine, llm, "overhead-timed", turns, timed=True)
             storage = dataclasses.replace(engine.storage, checkpointer=InMemorySaver())
-            engine_memory = Engine(settings, storage, engine.search.client)
+            engine_memory = Engine(
+                settings, storage, engine.search.client, model_http=engine.models.http
+            )
             memory, _ = await _turns(engine_memory, llm, "overhead-mem", turns)
     return {
         "turns": turns,

@@ -524,6 +524,31 @@ async def test_unreachable_model_server_is_described(settings: Settings) -> None
     assert "Cannot reach the model server" in describe(caught.value)
 
 
+async def _raw_model_server(reply: bytes) -> asyncio.Server:
+    """A loopback "model server" that reads a request, writes ``reply`` and hangs up."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(reply)
+        await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(serve, "127.0.0.1", 0)
+
+
+async def test_a_model_server_that_hangs_up_is_unreachable_not_slow(settings: Settings) -> None:
+    """The aiohttp transport's own mapping called this a timeout (``compat``)."""
+    server = await _raw_model_server(b"")
+    port = server.sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    dead = settings.model_copy(update={"openai_base_url": url, "model_retries": 0})
+    async with server, Engine.open(dead) as engine:
+        with pytest.raises(openai.APIConnectionError) as caught:
+            await chat(engine, "t-hangup", "hello there")
+    assert not isinstance(caught.value, openai.APITimeoutError)
+    assert "Cannot reach the model server" in describe(caught.value)
+
+
 # --- input checks --------------------------------------------------------------------------
 
 
