@@ -74,6 +74,8 @@ def describe(exc: BaseException) -> str:
             "ASSISTANT_MODEL_TIMEOUT."
         )
     if isinstance(exc, openai.APIConnectionError):
+        if _broke_off(exc):
+            return "The model server broke off its answer (the connection was lost): try again."
         return (
             "Cannot reach the model server: check OPENAI_BASE_URL and that the server is running."
         )
@@ -92,6 +94,24 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "An operation timed out: try again."
     return f"Unexpected error: {type(exc).__name__}: {brief(str(exc), 200)}"
+
+
+def _broke_off(exc: BaseException) -> bool:
+    """The connection was lost while the answer was being read (langchain-openai reports that
+    as a connection error too)."""
+    import httpx2
+
+    seen: set[int] = set()
+    causes: list[BaseException | None] = [exc]
+    while causes:  # through both links: langchain-openai's error may be its own __cause__
+        cause = causes.pop()
+        if cause is None or id(cause) in seen:
+            continue
+        if isinstance(cause, httpx2.ReadError | httpx2.RemoteProtocolError):
+            return True
+        seen.add(id(cause))
+        causes += [cause.__cause__, cause.__context__]
+    return False
 
 
 def _aiosqlite_error() -> type[Exception]:

@@ -57,6 +57,27 @@ def test_openai_errors(exc: Exception, expected: list[str]) -> None:
     assert not text.startswith("Unexpected error")
 
 
+def test_a_connection_lost_mid_answer_is_not_called_unreachable() -> None:
+    """With the SDK's default client a cut-off reply is h11's ``RemoteProtocolError`` (with the
+    aiohttp one a ``ReadError``: tests/test_supervisor.py), wrapped by langchain-openai."""
+    import httpx2
+
+    lost = openai.APIConnectionError(request=REQUEST)
+    lost.__cause__ = httpx2.RemoteProtocolError("incomplete chunked read")
+    assert "broke off its answer" in one_line(describe(lost))
+
+
+def test_an_error_that_is_its_own_cause_is_described() -> None:
+    """langchain-openai (1.7) raises connection errors that are their own ``__cause__``."""
+    import httpx2
+
+    looped = openai.APIConnectionError(request=REQUEST)
+    looped.__cause__ = looped
+    assert "Cannot reach the model server" in one_line(describe(looped))
+    looped.__context__ = httpx2.ReadError("payload not completed")
+    assert "broke off its answer" in one_line(describe(looped))
+
+
 def test_timeout_is_not_described_as_unreachable() -> None:
     # APITimeoutError is a subclass of APIConnectionError: the more precise line wins
     assert "Cannot reach" not in describe(openai.APITimeoutError(request=REQUEST))

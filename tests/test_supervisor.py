@@ -549,6 +549,24 @@ async def test_a_model_server_that_hangs_up_is_unreachable_not_slow(settings: Se
     assert "Cannot reach the model server" in describe(caught.value)
 
 
+async def test_a_reply_cut_off_mid_stream_is_described(settings: Settings) -> None:
+    chunk = b'data: {"id":"c","object":"chat.completion.chunk","created":0,"model":"m",'
+    chunk += b'"choices":[{"index":0,"delta":{"role":"assistant","content":"Half an"}}]}\n\n'
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+    head += b"Transfer-Encoding: chunked\r\n\r\n"
+    server = await _raw_model_server(head + b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+    port = server.sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    cut = settings.model_copy(update={"openai_base_url": url, "model_retries": 0})
+    async with server, Engine.open(cut) as engine:
+        with pytest.raises(Exception) as caught:
+            await chat(engine, "t-cut", "hello there")
+        assert type(engine.models.http).__mro__[1] is openai.DefaultAioHttpClient
+    assert describe(caught.value) == (
+        "The model server broke off its answer (the connection was lost): try again."
+    )
+
+
 # --- input checks --------------------------------------------------------------------------
 
 
