@@ -26,9 +26,9 @@ async def open_model_http() -> AsyncIterator[Any]:
 
     The openai SDK's aiohttp transport (``openai.DefaultAioHttpClient``, the SDK's own
     ``aiohttp`` extra): the same requests, timeouts, retries, proxies and TLS as its default
-    client, with aiohttp's compiled HTTP parser reading the streamed replies. Measured under
-    figure 3's load: 13 % less server CPU a turn with one process (11.4-11.7 -> 9.9-10.2 ms).
-    Its connection pool opens on the first call, in the loop that makes it.
+    client, with aiohttp's compiled HTTP parser reading the streamed replies: about a tenth
+    less server CPU a turn under load (docs/performance.md). Its connection pool opens on the
+    first call, in that call's event loop.
     """
     client = aiohttp_model_client()()
     try:
