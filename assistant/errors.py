@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from tools.text import brief
+from tools.text import brief, exception_chain
 
 
 class AssistantError(Exception):
@@ -101,17 +101,8 @@ def _broke_off(exc: BaseException) -> bool:
     as a connection error too)."""
     import httpx2
 
-    seen: set[int] = set()
-    causes: list[BaseException | None] = [exc]
-    while causes:  # through both links: langchain-openai's error may be its own __cause__
-        cause = causes.pop()
-        if cause is None or id(cause) in seen:
-            continue
-        if isinstance(cause, httpx2.ReadError | httpx2.RemoteProtocolError):
-            return True
-        seen.add(id(cause))
-        causes += [cause.__cause__, cause.__context__]
-    return False
+    lost = httpx2.ReadError | httpx2.RemoteProtocolError
+    return any(isinstance(cause, lost) for cause in exception_chain(exc))
 
 
 def _aiosqlite_error() -> type[Exception]:

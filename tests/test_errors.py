@@ -20,6 +20,7 @@ from assistant.errors import (
     validate_message,
 )
 from tools.search import SearchError, SearchRateLimited
+from tools.text import exception_chain, network_cause
 
 # Any: the SDK is typed against its own httpx build, but duck-types these at run time.
 REQUEST: Any = httpx.Request("POST", "http://model.test/v1/chat/completions")
@@ -76,6 +77,16 @@ def test_an_error_that_is_its_own_cause_is_described() -> None:
     assert "Cannot reach the model server" in one_line(describe(looped))
     looped.__context__ = httpx2.ReadError("payload not completed")
     assert "broke off its answer" in one_line(describe(looped))
+
+
+def test_the_chain_of_an_error_that_is_its_own_cause_ends() -> None:
+    """``exception_chain`` (under ``describe`` and ``network_cause``) meets each error once."""
+    looped = openai.APIConnectionError(request=REQUEST)
+    looped.__cause__ = looped
+    assert list(exception_chain(looped)) == [looped]
+    looped.__context__ = refused = ConnectionRefusedError()
+    assert list(exception_chain(looped)) == [looped, refused]
+    assert network_cause(looped) == "connection refused"
 
 
 def test_timeout_is_not_described_as_unreachable() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+from collections.abc import Iterator
 
 
 def brief(text: object, limit: int = 300) -> str:
@@ -24,8 +25,7 @@ def size_text(n: int) -> str:
 def network_cause(exc: BaseException) -> str | None:
     """The root cause of a failed connection in a few words ("connection refused", "host
     name not found", TLS), following ``__cause__``/``__context__``; None if none is known."""
-    cur: BaseException | None = exc
-    while cur is not None:
+    for cur in exception_chain(exc):
         if isinstance(cur, ConnectionRefusedError):
             return "connection refused"
         if isinstance(cur, ssl.SSLCertVerificationError):
@@ -34,5 +34,17 @@ def network_cause(exc: BaseException) -> str | None:
             return "TLS failed"
         if isinstance(cur, socket.gaierror):
             return "host name not found"
-        cur = cur.__cause__ or cur.__context__
     return None
+
+
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what led to it: each one's ``__cause__``, else its ``__context__``, each
+    exception once (langchain-openai 1.7 raises errors that are their own ``__cause__``:
+    their ``__context__`` is followed instead)."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        yield cur
+        following = cur.__cause__
+        cur = cur.__context__ if following is None or id(following) in seen else following
