@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, SecretStr
@@ -20,9 +18,8 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
 
-@contextlib.asynccontextmanager
-async def open_model_http() -> AsyncIterator[Any]:
-    """The HTTP client every model call goes through, closed on exit.
+def open_model_http() -> Any:
+    """The HTTP client every model call goes through; ``async with`` it to close it on exit.
 
     The openai SDK's aiohttp transport (``openai.DefaultAioHttpClient``, the SDK's own
     ``aiohttp`` extra): the same requests, timeouts, retries, proxies and TLS as its default
@@ -30,11 +27,7 @@ async def open_model_http() -> AsyncIterator[Any]:
     less server CPU a turn under load (docs/performance.md). Its connection pool opens on the
     first call, in that call's event loop.
     """
-    client = aiohttp_model_client()()
-    try:
-        yield client
-    finally:
-        await client.aclose()
+    return aiohttp_model_client()()
 
 
 class ModelFactory:
