@@ -3,7 +3,7 @@ processes, so that one Python process's event loop and GIL do not bound what is 
 
 Each worker opens its sessions (each on the server its conversation is pinned to: sticky,
 as behind a proxy), says ``ready``, waits for ``go`` and then runs every conversation at
-once, ``turns`` messages each, one after the other; it prints the latency of every turn,
+once, ``turns`` messages each, one after the other; it prints the latency of every turn
 by round (a conversation's first turn, its second...), how long each conversation took,
 and when it started and finished (``time.monotonic``, the same clock in every process).
 
@@ -34,13 +34,17 @@ TURN_TIMEOUT_S = 60
 class Result:
     """What the workers measured."""
 
-    latencies: list[float]
     rounds: list[list[float]]
     """The latencies of every conversation's first turn, of its second..."""
     spans: list[float]
     """How long each conversation took, its first message to its last answer."""
     started: float
     finished: float
+
+    @property
+    def latencies(self) -> list[float]:
+        """Every turn's latency."""
+        return [latency for each in self.rounds for latency in each]
 
     @property
     def wall(self) -> float:
@@ -110,7 +114,6 @@ class LoadWorkers:
             reports.append(report)
         rounds = [report["rounds"] for report in reports]
         return Result(
-            [latency for report in reports for latency in report["latencies"]],
             [[v for share in rounds for v in share[n]] for n in range(self.turns)],
             [span for report in reports for span in report["spans"]],
             min(report["started"] for report in reports),
@@ -133,7 +136,6 @@ async def _work(urls: list[str], cookie: str, turns: int) -> dict[str, Any]:
     clients = [await ChatClient.open(url, cookie) for url in urls]
     print("ready", flush=True)
     await asyncio.to_thread(sys.stdin.readline)
-    latencies: list[float] = []
     rounds: list[list[float]] = [[] for _ in range(turns)]
     spans: list[float] = []
 
@@ -142,9 +144,7 @@ async def _work(urls: list[str], cookie: str, turns: int) -> dict[str, Any]:
         for i in range(turns):
             began = time.perf_counter()
             await client.turn(f"hello {i}", within=TURN_TIMEOUT_S)
-            latency = time.perf_counter() - began
-            latencies.append(latency)
-            rounds[i].append(latency)
+            rounds[i].append(time.perf_counter() - began)
         spans.append(time.perf_counter() - first)
 
     started = time.monotonic()
@@ -153,8 +153,7 @@ async def _work(urls: list[str], cookie: str, turns: int) -> dict[str, Any]:
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}
     finished = time.monotonic()
-    report = {"latencies": latencies, "rounds": rounds, "spans": spans}
-    print(json.dumps({**report, "started": started, "finished": finished}))
+    print(json.dumps({"rounds": rounds, "spans": spans, "started": started, "finished": finished}))
     sys.stdout.flush()
     for client in clients:
         await client.close()
