@@ -229,8 +229,9 @@ async def _open_postgres(
     """One PostgreSQL database: our tables and LangGraph's in the URL's schema, Chainlit's
     in ``chat_history``; created or upgraded by one starting process at a time."""
     import psycopg
-    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
     from langgraph.store.postgres.aio import AsyncPostgresStore
+
+    from assistant.storage.checkpoints import LeanPostgresSaver
 
     url = settings.postgres_url
     assert url is not None
@@ -243,7 +244,7 @@ async def _open_postgres(
             async with db.schema_lock():
                 await ensure_schema(db)
                 await db.execute(f"CREATE SCHEMA IF NOT EXISTS {HISTORY_SCHEMA}")
-                checkpointer = AsyncPostgresSaver(db.pool, serde=_serializer(checkpointed))
+                checkpointer = LeanPostgresSaver(db.pool, serde=_serializer(checkpointed))
                 await checkpointer.setup()
                 history_db = await PostgresDatabase.open(
                     url, busy_timeout=settings.db_timeout, max_size=3, search_path=HISTORY_SCHEMA
