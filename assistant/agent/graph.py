@@ -146,6 +146,12 @@ def route(state: AgentState) -> list[Send] | str:
     return END
 
 
+async def _route(state: AgentState) -> list[Send] | str:
+    """``route`` as a coroutine: LangGraph runs a plain function of an async graph's edge in
+    a worker thread, a hop to another thread and back on every turn for a few comparisons."""
+    return route(state)
+
+
 def build_supervisor(
     *,
     models: ModelFactory,
@@ -173,6 +179,6 @@ def build_supervisor(
         ),
     )
     builder.add_edge(START, MODEL_NODE)
-    builder.add_conditional_edges(MODEL_NODE, route, [TOOLS_NODE, MODEL_NODE, END])
+    builder.add_conditional_edges(MODEL_NODE, _route, [TOOLS_NODE, MODEL_NODE, END])
     builder.add_edge(TOOLS_NODE, MODEL_NODE)
     return builder.compile(checkpointer=checkpointer, name="assistant")
