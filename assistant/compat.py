@@ -11,7 +11,8 @@ import json
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage
+from langchain_core.messages import AIMessage, AnyMessage
+from langchain_core.messages.ai import add_ai_message_chunks
 from langchain_core.messages.tool import InvalidToolCall, ToolCall
 from langchain_core.runnables import Runnable
 
@@ -43,11 +44,11 @@ async def call_model(
     argument. The raw argument strings are parsed again here; broken ones become invalid
     tool calls, reported to the model instead of run.
     """
-    full: AIMessageChunk | None = None
-    async for chunk in model.astream(messages):
-        full = chunk if full is None else full + chunk
-    if full is None:
+    chunks = [chunk async for chunk in model.astream(messages)]
+    if not chunks:
         return AIMessage("")
+    # merged once at the end: adding them one by one copies the text so far for each piece
+    full = add_ai_message_chunks(chunks[0], *chunks[1:]) if len(chunks) > 1 else chunks[0]
     valid: list[ToolCall] = []
     invalid: list[InvalidToolCall] = []
     for part in full.tool_call_chunks:
