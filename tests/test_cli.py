@@ -401,6 +401,9 @@ def on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[subprocess.Pope
 
     def take_terminal() -> None:
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        # as a shell starts a job in the foreground: Ctrl-C interrupts, even if the tests
+        # were started where it is ignored (a background job of a script, nohup)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
 
     process = subprocess.Popen(
         [*assistant_command(), *args],
