@@ -524,8 +524,9 @@ async def test_unreachable_model_server_is_described(settings: Settings) -> None
     assert "Cannot reach the model server" in describe(caught.value)
 
 
-async def _raw_model_server(reply: bytes) -> asyncio.Server:
-    """A loopback "model server" that reads a request, writes ``reply`` and hangs up."""
+async def _raw_model_server(reply: bytes, settings: Settings) -> tuple[asyncio.Server, Settings]:
+    """A loopback "model server" that reads a request, writes ``reply`` and hangs up; and
+    ``settings`` pointing at it, without retries."""
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
@@ -533,15 +534,14 @@ async def _raw_model_server(reply: bytes) -> asyncio.Server:
         await writer.drain()
         writer.close()
 
-    return await asyncio.start_server(serve, "127.0.0.1", 0)
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+    return server, settings.model_copy(update={"openai_base_url": url, "model_retries": 0})
 
 
 async def test_a_model_server_that_hangs_up_is_unreachable_not_slow(settings: Settings) -> None:
     """The aiohttp transport's own mapping called this a timeout (``compat``)."""
-    server = await _raw_model_server(b"")
-    port = server.sockets[0].getsockname()[1]
-    url = f"http://127.0.0.1:{port}/v1"
-    dead = settings.model_copy(update={"openai_base_url": url, "model_retries": 0})
+    server, dead = await _raw_model_server(b"", settings)
     async with server, Engine.open(dead) as engine:
         with pytest.raises(openai.APIConnectionError) as caught:
             await chat(engine, "t-hangup", "hello there")
@@ -554,10 +554,8 @@ async def test_a_reply_cut_off_mid_stream_is_described(settings: Settings) -> No
     chunk += b'"choices":[{"index":0,"delta":{"role":"assistant","content":"Half an"}}]}\n\n'
     head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
     head += b"Transfer-Encoding: chunked\r\n\r\n"
-    server = await _raw_model_server(head + b"%x\r\n" % len(chunk) + chunk + b"\r\n")
-    port = server.sockets[0].getsockname()[1]
-    url = f"http://127.0.0.1:{port}/v1"
-    cut = settings.model_copy(update={"openai_base_url": url, "model_retries": 0})
+    reply = head + b"%x\r\n" % len(chunk) + chunk + b"\r\n"
+    server, cut = await _raw_model_server(reply, settings)
     async with server, Engine.open(cut) as engine:
         with pytest.raises(Exception) as caught:
             await chat(engine, "t-cut", "hello there")
