@@ -5,17 +5,19 @@ Each names the quirk, where it was seen and the version. Remove one when its cau
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import json
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_core.messages import AIMessage, AnyMessage
 from langchain_core.messages.ai import add_ai_message_chunks
 from langchain_core.messages.tool import InvalidToolCall, ToolCall
 from langchain_core.runnables import Runnable
 
+from assistant.errors import ModelWentSilent
 from assistant.turn_queue import waiting
 
 if TYPE_CHECKING:
@@ -125,6 +127,44 @@ class _DictChunks:
         return getattr(self._completions, name)
 
 
+T = TypeVar("T")
+
+
+async def limit_silence(source: AsyncIterator[T], seconds: float | None) -> AsyncIterator[T]:
+    """``source``'s items, failing with ``ModelWentSilent`` when the next one has not come
+    within ``seconds`` (``None`` or 0: wait for ever); ``source`` is closed on the way out.
+
+    langchain-openai (1.7) guards a stream the same way (``stream_chunk_timeout``), with
+    ``asyncio.wait_for`` around every chunk: a new task per chunk, scheduled and torn down
+    on the event loop every conversation shares. A timer per chunk does the same for a
+    fraction of that (figure 3c of ``make bench``: about 0.7 turn/s).
+    """
+    if not seconds or seconds <= 0:
+        async for item in source:
+            yield item
+        return
+    pieces = 0
+    iterator = aiter(source)
+    try:
+        while True:
+            deadline = asyncio.timeout(seconds)
+            try:
+                async with deadline:
+                    item = await anext(iterator)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                if deadline.expired():
+                    raise ModelWentSilent(seconds, pieces) from None
+                raise
+            pieces += 1
+            yield item
+    finally:
+        closing = getattr(iterator, "aclose", None)
+        if closing is not None:
+            await closing()
+
+
 @functools.cache
 def wire_chat_openai() -> type[ChatOpenAI]:
     """``ChatOpenAI`` that sends the messages and tools it built as the request body,
@@ -137,16 +177,23 @@ def wire_chat_openai() -> type[ChatOpenAI]:
     JSON schemas on every call. langchain-openai already produces wire-format dicts, so they
     go through ``extra_body``, which the SDK merges into the JSON body as it is. (Not with a
     ``response_format``: the SDK's structured-output parsing reads the tools it was given.)
-    Streamed chunks: see ``_DictChunks``.
+    Streamed chunks: see ``_DictChunks``. The wait for each chunk: see ``limit_silence``
+    (``stream_chunk_timeout`` keeps its meaning and default; ``silence_limit`` applies it).
     """
     from langchain_openai import ChatOpenAI
-    from pydantic import model_validator
+    from pydantic import Field, model_validator
 
     class WireChatOpenAI(ChatOpenAI):
+        silence_limit: float | None = Field(default=None, exclude=True)
+        """Seconds a streamed answer may send nothing (taken from ``stream_chunk_timeout``,
+        which then stays off so langchain does not also wrap every chunk)."""
+
         @model_validator(mode="after")
         def _dict_chunks(self) -> WireChatOpenAI:
             if self.async_client is not None and not isinstance(self.async_client, _DictChunks):
                 self.async_client = _DictChunks(self.async_client)
+            if self.stream_chunk_timeout:
+                self.silence_limit, self.stream_chunk_timeout = self.stream_chunk_timeout, None
             return self
 
         def _get_request_payload(
@@ -169,7 +216,8 @@ def wire_chat_openai() -> type[ChatOpenAI]:
 
         async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
             async with waiting():
-                async for chunk in super()._astream(*args, **kwargs):
+                chunks = super()._astream(*args, **kwargs)
+                async for chunk in limit_silence(chunks, self.silence_limit):
                     yield chunk
 
     return WireChatOpenAI

@@ -27,6 +27,19 @@ class PlanRejected(AssistantError):
     """The person rejected a research plan; nothing was searched."""
 
 
+class ModelWentSilent(AssistantError, TimeoutError):
+    """The model's streamed answer stopped coming before it was complete."""
+
+    def __init__(self, seconds: float, pieces: int) -> None:
+        self.seconds = seconds
+        self.pieces = pieces
+        what = "its answer" if pieces == 0 else "the rest of its answer"
+        super().__init__(
+            f"The model sent nothing for {seconds:g} s and {what} never came: try again "
+            "(LANGCHAIN_OPENAI_STREAM_CHUNK_TIMEOUT_S sets how long to wait)."
+        )
+
+
 MAX_MESSAGE_CHARS = 100_000
 """A message larger than this (about 25k tokens) is refused, not silently cut."""
 

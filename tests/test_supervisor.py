@@ -7,6 +7,7 @@ Every test talks to loopback servers only: ``llm`` (ScriptedOpenAI playing ``bra
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
@@ -15,7 +16,7 @@ from langchain_core.messages import HumanMessage
 
 from assistant import approvals
 from assistant.engine import Engine
-from assistant.errors import InputError, describe
+from assistant.errors import InputError, ModelWentSilent, describe
 from assistant.events import (
     Answer,
     ApprovalNeeded,
@@ -470,6 +471,60 @@ async def test_the_model_client_sends_what_langchain_built_and_streams_plain_chu
     assert text == "Hello there."
 
 
+async def _pieces(*delays: float, closed: list[bool]) -> AsyncIterator[int]:
+    """Items 0, 1, ... each after its delay; notes in ``closed`` that it was closed."""
+    try:
+        for n, delay in enumerate(delays):
+            await asyncio.sleep(delay)
+            yield n
+    finally:
+        closed.append(True)
+
+
+async def test_limit_silence_passes_items_and_closes_its_source() -> None:
+    from assistant.compat import limit_silence
+
+    for seconds in (None, 0, 1.0):
+        closed: list[bool] = []
+        items = [n async for n in limit_silence(_pieces(0, 0.01, 0, closed=closed), seconds)]
+        assert items == [0, 1, 2] and closed == [True]
+
+
+async def test_limit_silence_fails_when_the_next_item_does_not_come() -> None:
+    from assistant.compat import limit_silence
+
+    closed: list[bool] = []
+    got: list[int] = []
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(ModelWentSilent) as caught:
+        async for n in limit_silence(_pieces(0.05, 0.05, 30, closed=closed), 0.2):
+            got.append(n)
+    assert got == [0, 1]  # a slow stream is not a silent one: each wait has its own limit
+    assert asyncio.get_running_loop().time() - started < 2
+    assert (caught.value.seconds, caught.value.pieces) == (0.2, 2) and closed == [True]
+    assert isinstance(caught.value, TimeoutError)
+    assert describe(caught.value).startswith("The model sent nothing for 0.2 s and the rest")
+
+
+async def test_limit_silence_leaves_other_timeouts_and_early_exits_alone() -> None:
+    from assistant.compat import limit_silence
+
+    async def times_out() -> AsyncIterator[int]:
+        yield 1
+        raise TimeoutError("the source's own")
+
+    with pytest.raises(TimeoutError, match="the source's own") as caught:
+        _ = [n async for n in limit_silence(times_out(), 5)]
+    assert not isinstance(caught.value, ModelWentSilent)
+
+    closed: list[bool] = []
+    silenced = limit_silence(_pieces(0, 0, closed=closed), 5)
+    async for _ in silenced:
+        break
+    await silenced.aclose()  # the consumer stops reading: the source is closed too
+    assert closed == [True]
+
+
 # --- model server failures -----------------------------------------------------------------
 
 
@@ -524,14 +579,18 @@ async def test_unreachable_model_server_is_described(settings: Settings) -> None
     assert "Cannot reach the model server" in describe(caught.value)
 
 
-async def _raw_model_server(reply: bytes, settings: Settings) -> tuple[asyncio.Server, Settings]:
-    """A loopback "model server" that reads a request, writes ``reply`` and hangs up; and
-    ``settings`` pointing at it, without retries."""
+async def _raw_model_server(
+    reply: bytes, settings: Settings, hold: float = 0
+) -> tuple[asyncio.Server, Settings]:
+    """A loopback "model server" that reads a request, writes ``reply``, keeps the
+    connection ``hold`` seconds and hangs up; and ``settings`` pointing at it, without
+    retries."""
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
         writer.write(reply)
         await writer.drain()
+        await asyncio.sleep(hold)
         writer.close()
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
@@ -549,19 +608,44 @@ async def test_a_model_server_that_hangs_up_is_unreachable_not_slow(settings: Se
     assert "Cannot reach the model server" in describe(caught.value)
 
 
+HALF_AN_ANSWER = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+)
+_PIECE = b'data: {"id":"c","object":"chat.completion.chunk","created":0,"model":"m",'
+_PIECE += b'"choices":[{"index":0,"delta":{"role":"assistant","content":"Half an"}}]}\n\n'
+HALF_AN_ANSWER += b"%x\r\n" % len(_PIECE) + _PIECE + b"\r\n"
+"""A streamed reply's head and first piece, "Half an", and nothing after it."""
+
+
 async def test_a_reply_cut_off_mid_stream_is_described(settings: Settings) -> None:
-    chunk = b'data: {"id":"c","object":"chat.completion.chunk","created":0,"model":"m",'
-    chunk += b'"choices":[{"index":0,"delta":{"role":"assistant","content":"Half an"}}]}\n\n'
-    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-    head += b"Transfer-Encoding: chunked\r\n\r\n"
-    reply = head + b"%x\r\n" % len(chunk) + chunk + b"\r\n"
-    server, cut = await _raw_model_server(reply, settings)
+    server, cut = await _raw_model_server(HALF_AN_ANSWER, settings)
     async with server, Engine.open(cut) as engine:
         with pytest.raises(Exception) as caught:
             await chat(engine, "t-cut", "hello there")
         assert type(engine.models.http).__mro__[1] is openai.DefaultAioHttpClient
     assert describe(caught.value) == (
         "The model server broke off its answer (the connection was lost): try again."
+    )
+
+
+async def test_a_model_that_goes_silent_mid_answer_is_described(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """langchain-openai's own knob sets the wait; the thread keeps the person's message."""
+    monkeypatch.setenv("LANGCHAIN_OPENAI_STREAM_CHUNK_TIMEOUT_S", "0.3")
+    server, silent = await _raw_model_server(HALF_AN_ANSWER, settings, hold=10)
+    async with server, Engine.open(silent) as engine:
+        model: Any = engine.models.get()
+        assert (model.silence_limit, model.stream_chunk_timeout) == (0.3, None)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(ModelWentSilent) as caught:
+            await chat(engine, "t-silent", "hello there")
+        assert asyncio.get_running_loop().time() - started < 5
+        messages = (await values(engine, "t-silent"))["messages"]
+        assert [m.content for m in messages if m.type == "human"] == ["hello there"]
+    assert describe(caught.value) == (
+        "The model sent nothing for 0.3 s and the rest of its answer never came: try again "
+        "(LANGCHAIN_OPENAI_STREAM_CHUNK_TIMEOUT_S sets how long to wait)."
     )
 
 
