@@ -19,6 +19,9 @@ from psycopg_pool import AsyncConnectionPool
 from assistant.storage.checkpoints import LeanPostgresSaver
 from fakes.postgres import TempPostgres
 
+RAW = bytes(range(256)) + b"\x00\\x00'\"}{,"
+"""Every byte value, then what array and JSON literals would need escaped."""
+
 TABLES = {
     "checkpoints": "thread_id, checkpoint_ns, checkpoint_id",
     "checkpoint_blobs": "thread_id, checkpoint_ns, channel, version",
@@ -72,8 +75,10 @@ def _checkpoint(checkpoint_id: str, step: int, messages: list[Any]) -> Any:
         "share": 0.5,
         "nothing": None,
         "branch:to:model": None,
+        "raw": RAW,  # a blob of bytes that are no text
     }
-    checkpoint["channel_versions"] = {"messages": f"{step:032}.1", "title": "1", "count": "2"}
+    versions = {"messages": f"{step:032}.1", "title": "1", "count": "2", "raw": "1"}
+    checkpoint["channel_versions"] = versions
     return checkpoint
 
 
@@ -93,11 +98,13 @@ async def _same_calls(saver: Any) -> None:
     await saver.aput_writes(first, [("__interrupt__", ["asked once"])], "task-b")
     await saver.aput_writes(first, [("__interrupt__", ["asked again"])], "task-b")
     await saver.aput_writes(first, [], "task-c")
+    # any bytes at all, a channel named with quotes and a non-ASCII letter
+    await saver.aput_writes(first, [('raw "ü"', RAW)], "task-d")
     second = await saver.aput(
         first,
         _checkpoint("1f0-b", 2, [HumanMessage("How do tides work?", id="m1")]),
         {"source": "loop", "step": 0, "parents": {}, "note": "ü \u2028 'quoted'"},
-        {"messages": "00000000000000000000000000000002.1"},  # only what changed
+        {"messages": "00000000000000000000000000000002.1", "raw": "1"},  # what changed
     )
     assert second == {
         "configurable": {"thread_id": "t-1", "checkpoint_ns": "", "checkpoint_id": "1f0-b"}
@@ -118,8 +125,8 @@ async def test_the_lean_saver_writes_the_rows_the_library_writes(savers: Any) ->
     expected, got = _rows(library_url), _rows(lean_url)
     assert got == expected
     assert len(got["checkpoints"]) == 2
-    assert len(got["checkpoint_blobs"]) == 2
-    assert len(got["checkpoint_writes"]) == 3  # two of task-a, one interrupt of task-b
+    assert len(got["checkpoint_blobs"]) == 3  # two of messages, one of raw
+    assert len(got["checkpoint_writes"]) == 4  # two of task-a, an interrupt of task-b, task-d's
     # and reading through the library's code gives the same
     config: Any = {"configurable": {"thread_id": "t-1", "checkpoint_ns": ""}}
     read = [await saver.aget_tuple(config) for saver in (library, lean)]

@@ -10,15 +10,21 @@ conversations (py-spy, figure 3c of ``make bench``), and as many statements for
 PostgreSQL to parse and plan.
 
 ``LeanPostgresSaver`` writes the same rows into the same tables (``setup``, the readers and
-the deletes are the library's), each write as one statement: the blobs go in as arrays
-(``unnest``) in a data-modifying ``WITH`` in front of the checkpoint's row, atomic as the
-pipeline's implicit transaction was; a step's writes are one ``INSERT ... SELECT`` from
-arrays. The rows are serialised on the event loop: the serialiser holds the interpreter
-either way, and the hop to a thread cost more than the work for a chat's state.
+the deletes are the library's), each write as one statement: the blobs go in as rows of one
+JSON parameter (``jsonb_to_recordset``, each blob in base64) in a data-modifying ``WITH`` in
+front of the checkpoint's row, atomic as the pipeline's implicit transaction was; a step's
+writes are one ``INSERT ... SELECT`` from such rows. One JSON parameter, not four arrays:
+psycopg works out and builds an array's dumper in Python for every list on every call,
+which took a third of these methods' CPU; one JSON text is encoded in C (client CPU of a
+checkpoint and its writes, measured alone: 0.43-0.47 ms as arrays, 0.34-0.36 ms as JSON).
+
+The rows are serialised on the event loop: the serialiser holds the interpreter either way,
+and the hop to a thread cost more than the work for a chat's state.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,9 +44,9 @@ from psycopg.types.json import Jsonb
 PUT_CHECKPOINT_SQL = """
 WITH blobs AS (
     INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
-    SELECT %(thread_id)s, %(checkpoint_ns)s, b.channel, b.version, b.type, b.blob
-    FROM unnest(%(channels)s::text[], %(versions)s::text[], %(types)s::text[], %(blobs)s::bytea[])
-        AS b(channel, version, type, blob)
+    SELECT %(thread_id)s, %(checkpoint_ns)s, b.channel, b.version, b.type,
+        decode(b.blob, 'base64')
+    FROM jsonb_to_recordset(%(blobs)s) AS b(channel text, version text, type text, blob text)
     ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
 )
 INSERT INTO checkpoints
@@ -55,9 +61,8 @@ _WRITES_SQL = """
 INSERT INTO checkpoint_writes
     (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
 SELECT %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s, %(task_path)s,
-    w.idx, w.channel, w.type, w.blob
-FROM unnest(%(idx)s::integer[], %(channels)s::text[], %(types)s::text[], %(blobs)s::bytea[])
-    AS w(idx, channel, type, blob)
+    w.idx, w.channel, w.type, decode(w.blob, 'base64')
+FROM jsonb_to_recordset(%(writes)s) AS w(idx integer, channel text, type text, blob text)
 ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
 """
 UPSERT_WRITES_SQL = (
@@ -67,6 +72,11 @@ UPSERT_WRITES_SQL = (
 """Special writes (an error, an interrupt, a resume) replace their kind's last one."""
 INSERT_WRITES_SQL = _WRITES_SQL + "DO NOTHING"
 """Ordinary writes are kept as first written (a retried step does not change them)."""
+
+
+def _base64(blob: bytes | None) -> str | None:
+    """A blob as the JSON rows carry it (PostgreSQL's ``decode(..., 'base64')`` undoes it)."""
+    return None if blob is None else base64.b64encode(blob).decode("ascii")
 
 
 class LeanPostgresSaver(AsyncPostgresSaver):
@@ -94,18 +104,14 @@ class LeanPostgresSaver(AsyncPostgresSaver):
                 values[channel] = True
             elif value is not None and not isinstance(value, str | int | float | bool):
                 blob_values[channel] = values.pop(channel)
-        channels: list[str] = []
-        versions: list[str] = []
-        types: list[str] = []
-        blobs: list[bytes | None] = []
+        blobs: list[dict[str, str | None]] = []
         for channel, version in new_versions.items():
             if channel not in blob_values:
                 continue
             kind, blob = self.serde.dumps_typed(blob_values[channel])
-            channels.append(channel)
-            versions.append(str(version))
-            types.append(kind)
-            blobs.append(blob)
+            blobs.append(
+                {"channel": channel, "version": str(version), "type": kind, "blob": _base64(blob)}
+            )
         params = {
             "thread_id": thread_id,
             "checkpoint_ns": checkpoint_ns,
@@ -113,10 +119,7 @@ class LeanPostgresSaver(AsyncPostgresSaver):
             "parent_id": configurable.get("checkpoint_id"),
             "checkpoint": Jsonb(copy),
             "metadata": Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
-            "channels": channels,
-            "versions": versions,
-            "types": types,
-            "blobs": blobs,
+            "blobs": Jsonb(blobs),
         }
         async with self.lock, _ainternal.get_connection(self.conn) as conn:
             await conn.execute(PUT_CHECKPOINT_SQL, params, prepare=True)
@@ -139,16 +142,11 @@ class LeanPostgresSaver(AsyncPostgresSaver):
         if not writes:
             return
         special = all(channel in WRITES_IDX_MAP for channel, _ in writes)
-        idx: list[int] = []
-        channels: list[str] = []
-        types: list[str] = []
-        blobs: list[bytes | None] = []
+        rows: list[dict[str, Any]] = []
         for n, (channel, value) in enumerate(writes):
             kind, blob = self.serde.dumps_typed(value)
-            idx.append(WRITES_IDX_MAP.get(channel, n))
-            channels.append(channel)
-            types.append(kind)
-            blobs.append(blob)
+            idx = WRITES_IDX_MAP.get(channel, n)
+            rows.append({"idx": idx, "channel": channel, "type": kind, "blob": _base64(blob)})
         configurable = config["configurable"]
         params = {
             "thread_id": configurable["thread_id"],
@@ -156,10 +154,7 @@ class LeanPostgresSaver(AsyncPostgresSaver):
             "checkpoint_id": configurable["checkpoint_id"],
             "task_id": task_id,
             "task_path": task_path,
-            "idx": idx,
-            "channels": channels,
-            "types": types,
-            "blobs": blobs,
+            "writes": Jsonb(rows),
         }
         sql = UPSERT_WRITES_SQL if special else INSERT_WRITES_SQL
         async with self.lock, _ainternal.get_connection(self.conn) as conn:
