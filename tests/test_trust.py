@@ -179,6 +179,24 @@ async def test_a_live_lease_elsewhere_makes_the_thread_busy(engine: Engine) -> N
 
 
 @both_backends
+async def test_a_run_refused_for_its_thread_takes_no_lease(engine: Engine) -> None:
+    """Another owner's thread, or a deleted one: refused, and no lease is left behind that
+    would make the thread busy (on PostgreSQL the row and the lease are one statement)."""
+    await chat(engine, "t-no-lease", "hello")
+    with pytest.raises(ThreadNotFound):
+        await chat(engine, "t-no-lease", "hello", owner="bob")
+    with pytest.raises(WrongKind):  # its owner, but a chat thread asked to research
+        await collect(engine.research("t-no-lease", "tides", owner=OWNER))
+    leases = "SELECT COUNT(*) FROM leases WHERE thread_id = ?"
+    assert await engine.storage.db.fetchone(leases, ("t-no-lease",)) == (0,)
+    assert of(Answer, await chat(engine, "t-no-lease", "still mine"))
+    await engine.delete("t-no-lease", owner=OWNER)
+    with pytest.raises(ThreadNotFound):
+        await chat(engine, "t-no-lease", "after deleting", owner=OWNER)
+    assert await engine.storage.db.fetchone(leases, ("t-no-lease",)) == (0,)
+
+
+@both_backends
 async def test_an_expired_lease_elsewhere_is_taken_over(engine: Engine) -> None:
     await chat(engine, "t-expired", "hello")
     await engine.storage.db.execute(
