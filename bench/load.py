@@ -31,7 +31,7 @@ from typing import Any
 
 import aiohttp
 
-from fakes.chat_client import user_message
+from fakes.chat_client import ends_turn, session_auth, user_message
 from fakes.ui_server import ROOT
 
 COOKIE_ENV = "BENCH_COOKIE"
@@ -162,8 +162,7 @@ class Session:
             ws = await http.ws_connect(url, headers={"Cookie": cookie})
             if not (await ws.receive_str()).startswith("0"):  # Engine.IO's open packet
                 raise RuntimeError("the server did not open an Engine.IO session")
-            auth = {"sessionId": str(uuid.uuid4()), "clientType": "webapp", "threadId": ""}
-            await ws.send_str("40" + json.dumps({**auth, "userEnv": "{}", "chatProfile": ""}))
+            await ws.send_str("40" + json.dumps(session_auth(str(uuid.uuid4()))))
             while not (packet := await ws.receive_str()).startswith("40"):
                 if packet.startswith("44"):
                     raise RuntimeError(f"the server refused the session: {packet[2:200]}")
@@ -194,12 +193,7 @@ class Session:
         if name == "first_interaction":
             self.thread_id = data["thread_id"]
             self._named.set()
-        elif (
-            name == "update_message"
-            and self._turn is not None
-            and data.get("type") == "run"
-            and data.get("parentId") == self._turn[0]
-        ):
+        elif self._turn is not None and ends_turn(name, data, self._turn[0]):
             self._turn[1].set_result(None)
             self._turn = None
 

@@ -96,6 +96,28 @@ def user_message(text: str, thread_id: str) -> dict[str, Any]:
     }
 
 
+def session_auth(session_id: str, thread_id: str = "") -> dict[str, str]:
+    """The socket.io ``auth`` the web app connects with (``thread_id``: a thread to resume)."""
+    return {
+        "sessionId": session_id,
+        "clientType": "webapp",
+        "threadId": thread_id,
+        "userEnv": "{}",
+        "chatProfile": "",
+    }
+
+
+def ends_turn(name: str, data: Any, message_id: str) -> bool:
+    """Whether event ``name`` with ``data`` says the app's handler for message
+    ``message_id`` has returned: its run step is updated with its end."""
+    return (
+        name == "update_message"
+        and isinstance(data, dict)
+        and data.get("type") == "run"
+        and data.get("parentId") == message_id
+    )
+
+
 class ChatClient:
     """One browser session, over socket.io."""
 
@@ -123,18 +145,11 @@ class ChatClient:
 
     async def connect(self, thread_id: str = "") -> None:
         """Connect a session; with ``thread_id`` Chainlit runs ``on_chat_resume``."""
-        auth = {
-            "sessionId": self.session_id,
-            "clientType": "webapp",
-            "threadId": thread_id,
-            "userEnv": "{}",
-            "chatProfile": "",
-        }
         await self.sio.connect(
             self.base_url,
             socketio_path="/ws/socket.io",
             headers={"Cookie": self.cookie},
-            auth=auth,
+            auth=session_auth(self.session_id, thread_id),
             transports=["websocket"],
             wait_timeout=10,
         )
@@ -174,14 +189,7 @@ class ChatClient:
         Also until the thread id is known: socket.io runs each event's handler as its own
         task, so ``first_interaction`` may be recorded after later events.
         """
-        await self.wait_for(
-            lambda name, data: (
-                name == "update_message"
-                and data.get("type") == "run"
-                and data.get("parentId") == message_id
-            ),
-            within,
-        )
+        await self.wait_for(lambda name, data: ends_turn(name, data, message_id), within)
         if not self.thread_id:
             await self.wait_for(lambda name, _: name == "first_interaction", within)
 
