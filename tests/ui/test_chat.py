@@ -97,13 +97,17 @@ async def test_a_long_answer_streams_whole_and_safe_in_fewer_pieces(
     image = "![chart](http://127.0.0.1:9/leak.png)"
     text = "The tide rises twice a day, see [NOAA](https://noaa.gov). " * 300 + f"{image} end."
     ui_brain.answer, ui_llm.chunk_size = text, 16
+    # Pieces 1 ms apart, like a fast model: the answer streams for about a second. With
+    # none between them the whole answer can arrive while its first piece is being sent,
+    # and it then goes out once, whole, with nothing left to stream.
+    ui_llm.chunk_interval = 0.001
     try:
         async with chat(server) as client:
             await client.send("hello")
             answer = await client.message_containing(" end.", within=60)
     finally:
         ui_brain.answer = "Here is my answer."
-        ui_llm.chunk_size = 4
+        ui_llm.chunk_size, ui_llm.chunk_interval = 4, 0.0
     assert answer == safe_markdown(text)
     assert image not in answer
     page: dict[str, str] = {}  # what the page holds of each message, event by event
