@@ -147,8 +147,13 @@ class Memories:
         """All of ``owner``'s memories from the store, newest first."""
         # ``abatch`` directly: the store's ``asearch`` queues the operation for a batching
         # task first, which costs more than the query itself on this per-turn path.
-        [items] = await self.store.abatch(
-            [SearchOp(_namespace(owner), None, MAX_MEMORIES, 0, None)]
+        # Shielded: a turn stopped meanwhile (or a read ahead dropped) must not stop the
+        # read half-way. The SQLite store's ``BEGIN`` runs in its connection's thread all
+        # the same, and stopped before its ``COMMIT`` it would leave the connection inside
+        # a transaction: every later read and write of memories would fail, or never
+        # commit. (Its writes go through the store's own batching task: not stopped.)
+        [items] = await asyncio.shield(
+            self.store.abatch([SearchOp(_namespace(owner), None, MAX_MEMORIES, 0, None)])
         )
         listed = items if isinstance(items, list) else []
         found = [m for item in listed if isinstance(item, Item) and (m := _memory(item))]

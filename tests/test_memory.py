@@ -20,6 +20,7 @@ from assistant.engine import Engine
 from assistant.errors import InputError
 from assistant.events import ToolFinished, Undo
 from assistant.memory import MAX_MEMORY_CHARS, RECALL_COUNT, Memories, Memory
+from assistant.storage import open_memory_store, stop_store
 from fakes import local_settings
 from fakes.openai_server import ScriptedOpenAI
 from fakes.search_server import FakeSearch
@@ -195,3 +196,41 @@ async def test_a_read_ahead_is_taken_once_and_never_outlives_a_write_or_its_bloc
     other = Memories(store)  # another process, writing to the same store
     await other.add("dan", "Sails on Sundays")
     assert len(await memories.newest("dan")) == 3
+
+
+async def test_a_read_stopped_half_way_leaves_the_memories_readable_and_writable(
+    llm: ScriptedOpenAI, search: FakeSearch, data_dir: Path
+) -> None:
+    """A turn stopped while its memories are read (Stop, or a refused run dropping its read
+    ahead) must not leave the SQLite store inside a transaction: its ``BEGIN`` runs in the
+    connection's thread all the same, and every later read and write of memories would
+    then fail ("cannot start a transaction within a transaction"), or never commit."""
+    settings = local_settings(llm, search, data_dir)
+
+    async def opened() -> Any:
+        return await open_memory_store(settings)
+
+    store = await opened()
+    try:
+        memories = Memories(store)
+        await memories.add("dan", "Likes maps")
+        for _ in range(3):
+            reading = asyncio.ensure_future(memories.newest("dan"))
+            await asyncio.sleep(0)  # the read has sent its BEGIN to the connection's thread
+            reading.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await reading
+        assert [m.text for m in await memories.newest("dan")] == ["Likes maps"]
+        await memories.add("dan", "Writes in Welsh")
+    finally:
+        await stop_store(store)
+        await store.conn.close()
+    store = await opened()  # what was written is committed: a new connection reads it
+    try:
+        assert {m.text for m in await Memories(store).newest("dan")} == {
+            "Likes maps",
+            "Writes in Welsh",
+        }
+    finally:
+        await stop_store(store)
+        await store.conn.close()
