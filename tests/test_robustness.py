@@ -7,6 +7,7 @@ already saved is lost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
@@ -15,14 +16,19 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_core.messages import HumanMessage
+from langgraph.checkpoint.base import empty_checkpoint
 
 from assistant.engine import Engine
 from assistant.errors import describe
 from assistant.events import Answer
 from assistant.settings import Settings
+from assistant.storage import SqliteDatabase
+from assistant.storage.db import connect_sqlite
+from assistant.storage.sqlite_saver import SettledSqliteSaver
 from fakes.brain import Brain
 from fakes.openai_server import HttpError, ScriptedOpenAI, Text
 from tests.conftest import assistant_command
@@ -214,3 +220,65 @@ async def test_a_burst_of_429s_with_retry_after_recovers(
         events = await chat(engine, "burst", "hello")
     assert [e for e in events if isinstance(e, Answer)][-1].text == "finally"
     assert [c.status for c in llm.calls] == [429, 429, 429, 200]
+
+
+async def test_a_transaction_stopped_half_way_leaves_the_database_usable(tmp_path: Path) -> None:
+    """A task stopped while its transaction begins (Stop during an approval's record, a
+    server shutting down during a history batch): the ``BEGIN`` runs in the connection's
+    thread all the same, so it is rolled back after it, and the connection is not left
+    inside a transaction holding SQLite's write lock (every later transaction would fail,
+    other processes would wait for the lock, and nothing written after would commit)."""
+    db = await SqliteDatabase.open(tmp_path / "assistant.sqlite")
+    try:
+        await db.execute("CREATE TABLE notes (text TEXT)")
+
+        async def write(text: str) -> None:
+            async with db.transaction() as tx:
+                await tx.execute("INSERT INTO notes VALUES (?)", (text,))
+
+        for _ in range(3):
+            stopped = asyncio.ensure_future(write("never"))
+            await asyncio.sleep(0)  # its BEGIN is on its way to the connection's thread
+            stopped.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await stopped
+        assert not db.conn.in_transaction
+        await write("kept")
+    finally:
+        await db.close()
+    with sqlite3.connect(tmp_path / "assistant.sqlite") as other:  # committed, lock free
+        assert other.execute("SELECT text FROM notes").fetchall() == [("kept",)]
+        other.execute("INSERT INTO notes VALUES ('another process')")
+
+
+async def test_a_checkpoint_write_stopped_half_way_leaves_no_lock_behind(tmp_path: Path) -> None:
+    """A run stopped while its checkpoint is written (LangGraph cancels the write it waits
+    for): the write runs to its commit, so ``checkpoints.sqlite`` is not left locked for
+    another process on the same data directory, whichever moment the stop comes at."""
+    path = tmp_path / "checkpoints.sqlite"
+    conn = await connect_sqlite(path, 5.0)
+    saver = SettledSqliteSaver(conn)
+    await saver.setup()
+    config: Any = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    try:
+        for moment in range(8):  # event-loop rounds before the stop
+            checkpoint = empty_checkpoint()
+            writes = saver.aput_writes(
+                {"configurable": {**config["configurable"], "checkpoint_id": checkpoint["id"]}},
+                [("messages", f"write {moment}")],
+                "task",
+            )
+            for write in (saver.aput(config, checkpoint, {}, {}), writes):
+                stopped = asyncio.ensure_future(write)
+                for _ in range(moment):
+                    await asyncio.sleep(0)
+                stopped.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await stopped
+                await asyncio.sleep(0.02)  # the write, if begun, reaches its commit
+                assert not conn.in_transaction, moment
+                with contextlib.closing(sqlite3.connect(path, timeout=0)) as other:
+                    other.execute("BEGIN IMMEDIATE")  # the write lock is free
+                    other.rollback()
+    finally:
+        await conn.close()

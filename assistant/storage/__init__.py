@@ -113,14 +113,15 @@ def _serializer(types: Sequence[type[Any]]) -> Any:
 
 
 async def open_checkpointer(settings: Settings, types: Sequence[type[Any]] = ()) -> Any:
-    """LangGraph's checkpointer on ``checkpoints.sqlite``; close its ``conn`` when done.
+    """LangGraph's checkpointer on ``checkpoints.sqlite`` (its writes not stopped half-way:
+    ``SettledSqliteSaver``); close its ``conn`` when done.
 
     Only LangGraph's and LangChain's own types and ``types`` are revived from a checkpoint.
     """
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+    from assistant.storage.sqlite_saver import SettledSqliteSaver
 
     conn = await connect_sqlite(settings.checkpoint_path, settings.db_timeout)
-    saver = AsyncSqliteSaver(conn, serde=_serializer(types))
+    saver = SettledSqliteSaver(conn, serde=_serializer(types))
     try:
         await saver.setup()
     except BaseException:

@@ -222,15 +222,21 @@ class SqliteDatabase(_SqliteTransaction):
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
-        """Statements that commit together; an exception rolls them all back."""
+        """Statements that commit together; an exception rolls them all back.
+
+        Also when the task is cancelled while ``BEGIN`` or ``COMMIT`` is on its way: the
+        statement runs in the connection's thread all the same, and the rollback queued
+        after it (nothing, outside a transaction) keeps the connection from staying inside
+        one, holding SQLite's write lock.
+        """
         async with self._lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
             try:
+                await self.conn.execute("BEGIN IMMEDIATE")
                 yield _SqliteTransaction(self.conn)
+                await self.conn.execute("COMMIT")
             except BaseException:
-                await self.conn.execute("ROLLBACK")
+                await self.conn.rollback()
                 raise
-            await self.conn.execute("COMMIT")
 
     async def executescript(self, script: str) -> None:
         """Run a schema script."""
