@@ -389,10 +389,14 @@ class Conversation:
         """The message was not sent: take it out of the chat and say why."""
         await message.remove()
         shown = brief(message.content or "", 300)
-        await notice(
+        said = notice(
             f"⚠️ {safe_markdown(reason)}\n\nYour message was not sent"
             + (f": *{escape(shown)}*" if shown else ".")
-        ).send()
+        )
+        # Chainlit makes it a child of this message's run step, itself a child of the
+        # message: the page would hide it with the message taken out.
+        said.parent_id = None
+        await said.send()
 
     @staticmethod
     async def _in_background(work: Coroutine[Any, Any, None]) -> None:
