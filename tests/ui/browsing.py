@@ -55,6 +55,12 @@ async def sign_in(page: Page, base_url: str, user: str, password: str) -> None:
     await page.wait_for_selector("#chat-input", timeout=TIMEOUT_MS)
 
 
+async def send(page: Page, text: str) -> None:
+    """Type ``text`` in the composer and send it."""
+    await page.fill("#chat-input", text)
+    await page.click("#chat-submit")
+
+
 async def shot(page: Page, path: Path, docs: str | None = None) -> None:
     """A screenshot with CSS animations finished (steps open with an animation); with
     ``UPDATE_SCREENSHOT=1`` also kept as ``docs/<docs>``."""

@@ -15,7 +15,7 @@ from playwright.async_api import Page, expect
 
 from fakes.files import make_docx, make_pdf
 from fakes.ui_server import ROOT, UiServer
-from tests.ui.browsing import needs_chromium, shot, sign_in
+from tests.ui.browsing import needs_chromium, send, shot, sign_in
 from tests.ui.conftest import USERS, running
 
 pytestmark = needs_chromium
@@ -37,11 +37,6 @@ def features_server(
     env = {**ui_env, "ASSISTANT_USERS": USERS, "ASSISTANT_MCP_CONFIG": str(config)}
     with running(env, base) as server:
         yield server
-
-
-async def send(page: Page, text: str) -> None:
-    await page.fill("#chat-input", text)
-    await page.click("#chat-submit")
 
 
 async def test_documents_attached_in_the_chat_are_cited_and_the_report_downloads(

@@ -6,16 +6,11 @@ from __future__ import annotations
 from playwright.async_api import Browser, Page, expect
 
 from fakes.ui_server import UiServer
-from tests.ui.browsing import TIMEOUT_MS, needs_chromium, sign_in
+from tests.ui.browsing import TIMEOUT_MS, needs_chromium, send, sign_in
 
 pytestmark = needs_chromium
 
 ANSWER = "Here is my answer."
-
-
-async def send(page: Page, text: str) -> None:
-    await page.fill("#chat-input", text)
-    await page.click("#chat-submit")
 
 
 async def test_a_window_on_a_conversation_deleted_elsewhere_says_its_message_was_not_sent(
