@@ -139,23 +139,20 @@ async def limit_silence(source: AsyncIterator[T], seconds: float | None) -> Asyn
     on the event loop every conversation shares. A timer per chunk does the same for a
     fraction of that (figure 3c of ``make bench``: about 0.7 turn/s).
     """
-    if not seconds or seconds <= 0:
-        async for item in source:
-            yield item
-        return
+    limit = seconds if seconds and seconds > 0 else None  # None: a deadline that never comes
     pieces = 0
     iterator = aiter(source)
     try:
         while True:
-            deadline = asyncio.timeout(seconds)
+            deadline = asyncio.timeout(limit)
             try:
                 async with deadline:
                     item = await anext(iterator)
             except StopAsyncIteration:
                 return
             except TimeoutError:
-                if deadline.expired():
-                    raise ModelWentSilent(seconds, pieces) from None
+                if limit is not None and deadline.expired():
+                    raise ModelWentSilent(limit, pieces) from None
                 raise
             pieces += 1
             yield item

@@ -517,12 +517,13 @@ async def test_limit_silence_leaves_other_timeouts_and_early_exits_alone() -> No
         _ = [n async for n in limit_silence(times_out(), 5)]
     assert not isinstance(caught.value, ModelWentSilent)
 
-    closed: list[bool] = []
-    silenced = limit_silence(_pieces(0, 0, closed=closed), 5)
-    async for _ in silenced:
-        break
-    await silenced.aclose()  # the consumer stops reading: the source is closed too
-    assert closed == [True]
+    for seconds in (None, 5):
+        closed: list[bool] = []
+        silenced = limit_silence(_pieces(0, 0, closed=closed), seconds)
+        async for _ in silenced:
+            break
+        await silenced.aclose()  # the consumer stops reading: the source is closed too
+        assert closed == [True], seconds
 
 
 # --- model server failures -----------------------------------------------------------------
