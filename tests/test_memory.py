@@ -7,7 +7,8 @@ next conversation's requests carry is read from what the server received.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -207,11 +208,16 @@ async def test_a_read_stopped_half_way_leaves_the_memories_readable_and_writable
     then fail ("cannot start a transaction within a transaction"), or never commit."""
     settings = local_settings(llm, search, data_dir)
 
-    async def opened() -> Any:
-        return await open_memory_store(settings)
+    @contextlib.asynccontextmanager
+    async def opened() -> AsyncIterator[Any]:
+        store = await open_memory_store(settings)
+        try:
+            yield store
+        finally:
+            await stop_store(store)
+            await store.conn.close()
 
-    store = await opened()
-    try:
+    async with opened() as store:
         memories = Memories(store)
         await memories.add("dan", "Likes maps")
         for _ in range(3):
@@ -222,15 +228,8 @@ async def test_a_read_stopped_half_way_leaves_the_memories_readable_and_writable
                 await reading
         assert [m.text for m in await memories.newest("dan")] == ["Likes maps"]
         await memories.add("dan", "Writes in Welsh")
-    finally:
-        await stop_store(store)
-        await store.conn.close()
-    store = await opened()  # what was written is committed: a new connection reads it
-    try:
+    async with opened() as store:  # what was written is committed: a new connection reads it
         assert {m.text for m in await Memories(store).newest("dan")} == {
             "Likes maps",
             "Writes in Welsh",
         }
-    finally:
-        await stop_store(store)
-        await store.conn.close()
