@@ -36,6 +36,7 @@ from assistant.research.report import EXPORT, EXPORT_TYPES, REPORT
 from assistant.research.schemas import CHECKPOINTED
 from assistant.settings import Settings
 from assistant.storage import (
+    RunStart,
     Storage,
     StoredFile,
     ThreadInfo,
@@ -216,7 +217,10 @@ class Engine:
         context = self.context(owner, choices)
         self.models.check()
         notices = await self.prepare_tools()
-        payload = {"messages": [("user", text)]}
+
+        async def payload(_: RunStart) -> tuple[Any, list[Event]]:
+            return {"messages": [("user", text)]}, notices
+
         # The model is the first step of a turn: its memories are read meanwhile.
         ahead = (
             self.memories.read_ahead(owner)
@@ -225,9 +229,7 @@ class Engine:
         )
         with ahead:
             async with contextlib.aclosing(
-                self._run(
-                    thread_id, ThreadKind.CHAT, context, _constant(payload, notices), title=text
-                )
+                self._run(thread_id, ThreadKind.CHAT, context, payload, title=text)
             ) as run:
                 async for event in run:
                     yield event
@@ -282,7 +284,7 @@ class Engine:
         info = await self._info(thread_id, owner)
         notices = await self.prepare_tools() if info.kind is ThreadKind.CHAT else []
 
-        async def payload() -> tuple[Any, list[Event]]:
+        async def payload(_: RunStart) -> tuple[Any, list[Event]]:
             state = await self._state(info)
             pending, decided = await self._questions(info, state)
             if not answers or set(answers) - {p.interrupt_id for p in pending}:
@@ -309,7 +311,7 @@ class Engine:
         info = await self._info(thread_id, owner)
         notices = await self.prepare_tools() if info.kind is ThreadKind.CHAT else []
 
-        async def payload() -> tuple[Any, list[Event]]:
+        async def payload(_: RunStart) -> tuple[Any, list[Event]]:
             state = await self._state(info)
             pending, decided = await self._questions(info, state)
             if pending:
@@ -326,13 +328,13 @@ class Engine:
         thread_id: str,
         kind: ThreadKind,
         context: RunContext,
-        payload: Callable[[], Awaitable[tuple[Any, list[Event]]]],
+        payload: Callable[[RunStart], Awaitable[tuple[Any, list[Event]]]],
         *,
         title: str | None = None,
     ) -> AsyncGenerator[Event, None]:
         """Take the lease, stream the graph, record how the run ended, release the lease.
 
-        ``payload()`` runs under the lease: the graph's input, and events to send first.
+        ``payload(start)`` runs under the lease: the graph's input, and events to send first.
         """
         check_thread_id(thread_id)
         # A chat turn computes in its turn (a burst of messages is served in order of
@@ -341,7 +343,7 @@ class Engine:
         async with queued:
             threads = self.storage.threads
             holder = new_holder()
-            info = await threads.begin_run(
+            start = await threads.begin_run(
                 thread_id,
                 kind=kind,
                 owner=context.owner,
@@ -349,10 +351,11 @@ class Engine:
                 holder=holder,
                 create=title is not None,
             )
+            info = start.info
             try:
-                value, preface = await payload()  # under the lease: no other run interleaves
-            except BaseException:
-                await threads.end_run(thread_id, holder, info.status)
+                value, preface = await payload(start)  # under the lease: no run interleaves
+            except BaseException:  # nothing ran: the thread stays as the run before left it
+                await threads.end_run(thread_id, holder, start.status, info.status)
                 raise
             status = ThreadStatus.FAILED
             task = asyncio.current_task()
@@ -655,10 +658,8 @@ class Engine:
         await self.storage.forget()
 
 
-def _constant(
-    value: Any, preface: list[Event] | None = None
-) -> Callable[[], Awaitable[tuple[Any, list[Event]]]]:
-    async def payload() -> tuple[Any, list[Event]]:
-        return value, list(preface or [])
+def _constant(value: Any) -> Callable[[RunStart], Awaitable[tuple[Any, list[Event]]]]:
+    async def payload(_: RunStart) -> tuple[Any, list[Event]]:
+        return value, []
 
     return payload

@@ -137,14 +137,21 @@ async def test_two_messages_at_once_never_leave_one_unseen(
     assert said[1] in last_request.last_user
 
 
+async def held(engine: Engine, thread_id: str, holder: str, expires_at: float) -> None:
+    """The thread's lease as another run holds it, or left it by dying (its row is there:
+    the thread ran before)."""
+    changed = await engine.storage.db.execute(
+        "UPDATE leases SET holder = ?, expires_at = ?, ended = NULL WHERE thread_id = ?",
+        (holder, expires_at, thread_id),
+    )
+    assert changed == 1
+
+
 @both_backends
 async def test_a_dead_runs_lease_is_taken_over_at_once(engine: Engine) -> None:
     await chat(engine, "t-dead-lease", "hello")
     dead = f"{this_host()}:999999999:gone"  # no such process on this host
-    await engine.storage.db.execute(
-        "INSERT INTO leases (thread_id, holder, expires_at) VALUES (?, ?, ?)",
-        ("t-dead-lease", dead, time.time() + 3600),
-    )
+    await held(engine, "t-dead-lease", dead, time.time() + 3600)
     assert not await engine.storage.threads.is_running("t-dead-lease")
     events = await chat(engine, "t-dead-lease", "after the crash")
     assert of(Answer, events)
@@ -156,10 +163,7 @@ async def test_a_run_in_another_container_with_the_same_host_name_is_not_judged_
     """Containers on host networking share a host name, not process ids."""
     await chat(engine, "t-container", "hello")
     elsewhere = f"{socket.gethostname()}/1:999999999:run"  # another pid namespace
-    await engine.storage.db.execute(
-        "INSERT INTO leases (thread_id, holder, expires_at) VALUES (?, ?, ?)",
-        ("t-container", elsewhere, time.time() + 3600),
-    )
+    await held(engine, "t-container", elsewhere, time.time() + 3600)
     assert await engine.storage.threads.is_running("t-container")
     with pytest.raises(ThreadBusy):
         await chat(engine, "t-container", "hello again")
@@ -168,10 +172,7 @@ async def test_a_run_in_another_container_with_the_same_host_name_is_not_judged_
 @both_backends
 async def test_a_live_lease_elsewhere_makes_the_thread_busy(engine: Engine) -> None:
     await chat(engine, "t-live-lease", "hello")
-    await engine.storage.db.execute(
-        "INSERT INTO leases (thread_id, holder, expires_at) VALUES (?, ?, ?)",
-        ("t-live-lease", "another-machine:1:run", time.time() + 3600),
-    )
+    await held(engine, "t-live-lease", "another-machine:1:run", time.time() + 3600)
     with pytest.raises(ThreadBusy):
         await chat(engine, "t-live-lease", "hello again")
     view = await engine.thread("t-live-lease", owner=OWNER)
@@ -187,7 +188,7 @@ async def test_a_run_refused_for_its_thread_takes_no_lease(engine: Engine) -> No
         await chat(engine, "t-no-lease", "hello", owner="bob")
     with pytest.raises(WrongKind):  # its owner, but a chat thread asked to research
         await collect(engine.research("t-no-lease", "tides", owner=OWNER))
-    leases = "SELECT COUNT(*) FROM leases WHERE thread_id = ?"
+    leases = "SELECT COUNT(*) FROM leases WHERE thread_id = ? AND ended IS NULL"
     assert await engine.storage.db.fetchone(leases, ("t-no-lease",)) == (0,)
     assert of(Answer, await chat(engine, "t-no-lease", "still mine"))
     await engine.delete("t-no-lease", owner=OWNER)
@@ -199,11 +200,58 @@ async def test_a_run_refused_for_its_thread_takes_no_lease(engine: Engine) -> No
 @both_backends
 async def test_an_expired_lease_elsewhere_is_taken_over(engine: Engine) -> None:
     await chat(engine, "t-expired", "hello")
-    await engine.storage.db.execute(
-        "INSERT INTO leases (thread_id, holder, expires_at) VALUES (?, ?, ?)",
-        ("t-expired", "another-machine:1:run", time.time() - 1),
-    )
+    await held(engine, "t-expired", "another-machine:1:run", time.time() - 1)
     assert of(Answer, await chat(engine, "t-expired", "hello again"))
+
+
+# --- a turn after a finished one -----------------------------------------------------------
+
+
+@both_backends
+async def test_a_run_knows_whether_the_one_before_reached_its_end(engine: Engine) -> None:
+    """Read from the lease in the statement that takes it: the thread's status would still
+    say "done" after a later run died without recording its end."""
+    threads = engine.storage.threads
+
+    async def start(holder: str) -> bool:
+        begun = await threads.begin_run(
+            "t-rest", kind=ThreadKind.CHAT, owner=OWNER, title="t", holder=holder, create=True
+        )
+        return begun.at_rest
+
+    assert not await start("h1")  # a new thread
+    await threads.end_run("t-rest", "h1", ThreadStatus.DONE)
+    assert await start("h2")
+    await threads.end_run("t-rest", "h2", ThreadStatus.INTERRUPTED, ThreadStatus.DONE)
+    assert not await start("h3")  # stopped
+    await threads.end_run("t-rest", "h3", ThreadStatus.DONE, ThreadStatus.INTERRUPTED)
+    assert await start("h4")
+    await held(engine, "t-rest", f"{this_host()}:999999999:gone", time.time() + 3600)  # died
+    row = await threads.get("t-rest", OWNER)
+    assert row is not None and row.status is ThreadStatus.DONE  # its row does not know
+    assert not await start("h5")
+    await threads.end_run("t-rest", "h5", ThreadStatus.WAITING, ThreadStatus.DONE)
+    assert not await start("h6")
+    with pytest.raises(ThreadBusy):  # h6 holds it
+        await start("h7")
+
+
+@both_backends
+async def test_a_refused_run_after_one_that_died_leaves_the_thread_unsettled(
+    engine: Engine,
+) -> None:
+    """A run refused before it starts (here an answer to no question) releases the lease as
+    the run before left the thread: interrupted, though its row still said done."""
+    await chat(engine, "t-died", "hello")
+    await held(engine, "t-died", f"{this_host()}:999999999:gone", time.time() + 3600)
+    with pytest.raises(InputError):
+        await answer(engine, "t-died", "no-such-question", approvals.approve())
+    info = await engine.storage.threads.get("t-died", OWNER)
+    assert info is not None and info.status is ThreadStatus.INTERRUPTED
+    begun = await engine.storage.threads.begin_run(
+        "t-died", kind=ThreadKind.CHAT, owner=OWNER, title=None, holder="h", create=False
+    )
+    assert not begun.at_rest
 
 
 # --- answered questions are never asked again ---------------------------------------------

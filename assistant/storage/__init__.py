@@ -41,6 +41,7 @@ from assistant.storage.sections import SectionStore
 from assistant.storage.threads import (
     LOCAL_OWNER,
     AlreadyDecided,
+    RunStart,
     ThreadBusy,
     ThreadInfo,
     ThreadKind,
@@ -59,6 +60,7 @@ __all__ = [
     "DatabaseUnreachable",
     "FileStore",
     "PostgresDatabase",
+    "RunStart",
     "SectionStore",
     "SqliteDatabase",
     "Storage",

@@ -24,6 +24,9 @@ TABLES: dict[str, dict[str, str]] = {
         "thread_id": "TEXT PRIMARY KEY",
         "holder": "TEXT NOT NULL",
         "expires_at": "REAL NOT NULL",
+        # how the run that held it ended, written as it releases it (NULL: held, or left
+        # by a holder that died)
+        "ended": "TEXT",
     },
     "decisions": {
         "thread_id": "TEXT NOT NULL",

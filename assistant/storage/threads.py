@@ -2,10 +2,13 @@
 
 Every run (a turn, a resume, a continue) takes the thread's **lease** first: a row saying
 which process and run may write the thread, and until when. It is taken atomically
-(``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` the old lease expired), renewed while the
-run goes on and released when it ends, so at most one run writes a thread at a time across
-tabs, the CLI and every process sharing the database. A holder that died is recognised at
-once on the same host (its process id is gone) and elsewhere when its lease expires.
+(``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` the old lease was released or expired),
+renewed while the run goes on and released when it ends, so at most one run writes a
+thread at a time across tabs, the CLI and every process sharing the database. A holder that
+died is recognised at once on the same host (its process id is gone) and elsewhere when its
+lease expires. Releasing writes how the run ended into the row (``ended``), and the next
+run reads it in the statement that takes the lease: whether the last run reached its end
+is known without a race, where the thread's status may be older than a run that died.
 
 **Decisions** are the answers to approvals, one row per interrupt, inserted before the run
 that applies them: a question is answered once, by whoever inserts first, and an answer
@@ -62,6 +65,25 @@ class ThreadInfo:
     status: ThreadStatus
     created_at: float
     updated_at: float
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """A run holding its thread's lease: the thread (as its row says), and whether the run
+    before reached its end and released the thread, so that its latest checkpoint leaves
+    nothing to do (``False`` for a new thread, and after a run that was stopped, failed,
+    waits for an answer or died)."""
+
+    info: ThreadInfo
+    at_rest: bool
+
+    @property
+    def status(self) -> ThreadStatus:
+        """How the run before really left the thread: one that died never recorded its end,
+        and the row still says how the one before it ended."""
+        if self.info.status is ThreadStatus.DONE and not self.at_rest:
+            return ThreadStatus.INTERRUPTED
+        return self.info.status
 
 
 class ThreadBusy(AssistantError):
@@ -184,7 +206,7 @@ class ThreadStore:
         title: str | None,
         holder: str,
         create: bool,
-    ) -> ThreadInfo:
+    ) -> RunStart:
         """Check the thread is ``owner``'s and of ``kind``, then take its lease.
 
         ``create``: make the thread (titled ``title``) if it does not exist; otherwise a
@@ -192,12 +214,21 @@ class ThreadStore:
         Raises ``ThreadBusy`` while another live run holds the lease.
 
         Two statements, each atomic on its own (this runs on every turn): the thread row
-        is created or touched only if it matches, and the lease row is taken only if free.
+        is created or touched only if it matches, and the lease row is taken only if free,
+        by the first statement that fits: released by a run that reached its end (the
+        usual turn), then new, released otherwise or expired, then left by a dead holder.
         """
         info = await self._thread_row(thread_id, kind, owner, title, create=create)
-        if not await self._take_lease(thread_id, holder, time.time()):
+        now = time.time()
+        if await self.db.execute(
+            "UPDATE leases SET holder = ?, expires_at = ?, ended = NULL "
+            "WHERE thread_id = ? AND ended = ?",
+            (holder, now + self.lease_seconds, thread_id, ThreadStatus.DONE.value),
+        ):
+            return RunStart(info, at_rest=True)
+        if not await self._take_lease(thread_id, holder, now):
             raise ThreadBusy()
-        return info
+        return RunStart(info, at_rest=False)
 
     async def _thread_row(
         self, thread_id: str, kind: ThreadKind, owner: str, title: str | None, *, create: bool
@@ -246,19 +277,21 @@ class ThreadStore:
         taken = await self.db.execute(
             "INSERT INTO leases (thread_id, holder, expires_at) VALUES (?, ?, ?) "
             "ON CONFLICT (thread_id) DO UPDATE SET holder = excluded.holder, "
-            "expires_at = excluded.expires_at WHERE leases.expires_at < ?",
+            "expires_at = excluded.expires_at, ended = NULL "
+            "WHERE leases.ended IS NOT NULL OR leases.expires_at < ?",
             (thread_id, holder, now + self.lease_seconds, now),
         )
         if taken:
             return True
         current = await self.db.fetchone(
-            "SELECT holder FROM leases WHERE thread_id = ?", (thread_id,)
+            "SELECT holder FROM leases WHERE thread_id = ? AND ended IS NULL", (thread_id,)
         )
         if current is None or not _holder_is_dead(str(current[0])):
             return False
         return bool(
             await self.db.execute(
-                "UPDATE leases SET holder = ?, expires_at = ? WHERE thread_id = ? AND holder = ?",
+                "UPDATE leases SET holder = ?, expires_at = ? "
+                "WHERE thread_id = ? AND holder = ? AND ended IS NULL",
                 (holder, now + self.lease_seconds, thread_id, current[0]),
             )
         )
@@ -268,8 +301,8 @@ class ThreadStore:
         return bool(
             await self.db.execute(
                 "UPDATE leases SET expires_at = ? WHERE thread_id = ? AND holder = ? "
-                "AND NOT EXISTS (SELECT 1 FROM threads WHERE threads.thread_id = ? "
-                "AND threads.deleted_at IS NOT NULL)",
+                "AND ended IS NULL AND NOT EXISTS (SELECT 1 FROM threads "
+                "WHERE threads.thread_id = ? AND threads.deleted_at IS NOT NULL)",
                 (time.time() + self.lease_seconds, thread_id, holder, thread_id),
             )
         )
@@ -281,19 +314,22 @@ class ThreadStore:
         status: ThreadStatus,
         previous: ThreadStatus | None = None,
     ) -> None:
-        """Record how the run ended (unless it is ``previous`` again), then release the lease."""
+        """Record how the run ended (unless it is ``previous`` again), then release the lease
+        with it."""
         if status is not previous:
             await self.db.execute(
                 "UPDATE threads SET status = ? WHERE thread_id = ?", (status.value, thread_id)
             )
         await self.db.execute(
-            "DELETE FROM leases WHERE thread_id = ? AND holder = ?", (thread_id, holder)
+            "UPDATE leases SET ended = ? WHERE thread_id = ? AND holder = ? AND ended IS NULL",
+            (status.value, thread_id, holder),
         )
 
     async def is_running(self, thread_id: str) -> bool:
         """Whether a live run holds the thread's lease now."""
         row = await self.db.fetchone(
-            "SELECT holder, expires_at FROM leases WHERE thread_id = ?", (thread_id,)
+            "SELECT holder, expires_at FROM leases WHERE thread_id = ? AND ended IS NULL",
+            (thread_id,),
         )
         return row is not None and row[1] >= time.time() and not _holder_is_dead(str(row[0]))
 
@@ -334,7 +370,7 @@ class ThreadStore:
         rows = await self.db.fetchall(
             f"SELECT {', '.join('threads.' + c for c in _THREAD_COLUMNS.split(', '))}, "
             "leases.holder, leases.expires_at FROM threads "
-            "LEFT JOIN leases ON leases.thread_id = threads.thread_id "
+            "LEFT JOIN leases ON leases.thread_id = threads.thread_id AND leases.ended IS NULL "
             "WHERE threads.deleted_at IS NULL AND COALESCE(threads.owner, ?) = ? "
             "ORDER BY threads.updated_at DESC LIMIT ?",
             (LOCAL_OWNER, owner, limit),
