@@ -21,8 +21,9 @@ import httpx
 from langgraph.types import Command
 
 from assistant.agent.gate import LABEL
+from assistant.agent.graph import message_input
 from assistant.agent.toolset import label_of
-from assistant.agent.turns import open_calls
+from assistant.agent.turns import open_calls, unanswered
 from assistant.approvals import ApprovalRequest
 from assistant.attachments import Attached, Upload
 from assistant.context import Choices, RunContext
@@ -218,8 +219,8 @@ class Engine:
         self.models.check()
         notices = await self.prepare_tools()
 
-        async def payload(_: RunStart) -> tuple[Any, list[Event]]:
-            return {"messages": [("user", text)]}, notices
+        async def payload(start: RunStart) -> tuple[Any, list[Event]]:
+            return message_input(text, at_rest=start.at_rest), notices
 
         # The model is the first step of a turn: its memories are read meanwhile.
         ahead = (
@@ -596,7 +597,10 @@ class Engine:
         running = await self.storage.threads.is_running(thread_id)
         state = await self._state(info)
         pending, _ = await self._questions(info, state)
-        unfinished = bool(state.next) and not pending and not running
+        # A turn that went in as an update (``message_input``) and was cut off leaves no
+        # next step: only the person's message, unanswered, at the end.
+        cut = info.kind is ThreadKind.CHAT and unanswered(state.values.get("messages") or [])
+        unfinished = (bool(state.next) or cut) and not pending and not running
         return ThreadView(info, [] if running else pending, unfinished, running)
 
     async def exists(self, thread_id: str, *, owner: str) -> bool:

@@ -166,18 +166,31 @@ def test_a_failed_set_up_does_not_keep_the_process_alive(tmp_path: Path) -> None
 
 
 @both_backends
+@pytest.mark.parametrize("turn", ["first", "later"])
 def test_kill_during_a_chat_turn_then_the_turn_is_finished(
-    cli_env: dict[str, str], llm: ScriptedOpenAI, brain: Brain
+    cli_env: dict[str, str], llm: ScriptedOpenAI, brain: Brain, turn: str
 ) -> None:
+    """A later turn's message goes in as an update of the last checkpoint, the first one's
+    as the graph's input: either is kept by a process killed during the model call."""
     calls_before_kill = threading.Event()
 
     def slow_then_normal(request):  # type: ignore[no-untyped-def]
-        if not calls_before_kill.is_set():
+        if request.last_user == "tell me about tides" and not calls_before_kill.is_set():
             calls_before_kill.set()
             time.sleep(5)
         return brain(request)
 
     llm.responder = slow_then_normal
+    if turn == "later":
+        subprocess.run(
+            [*assistant_command(), "chat", "--thread", "killed"],
+            env=cli_env,
+            input="hello\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
     chat = subprocess.Popen(
         [*assistant_command(), "chat", "--thread", "killed"],
         env=cli_env,
@@ -206,8 +219,9 @@ def test_kill_during_a_chat_turn_then_the_turn_is_finished(
     assert "interrupted; finishing it" in again.stderr
     assert brain.answer in again.stdout
     asked = [c.request for c in llm.calls if c.request.last_user == "tell me about tides"]
-    human = [m for m in asked[-1].messages if m.get("role") == "user"]
-    assert len(human) == 1  # the message was kept once, not lost and not duplicated
+    human = [m["content"] for m in asked[-1].messages if m.get("role") == "user"]
+    # the message was kept once, not lost and not duplicated
+    assert human == (["hello"] if turn == "later" else []) + ["tell me about tides"]
 
 
 async def test_a_burst_of_429s_with_retry_after_recovers(

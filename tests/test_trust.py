@@ -13,7 +13,9 @@ import socket
 import stat
 import time
 from pathlib import Path
+from typing import Any
 
+import openai
 import pytest
 
 from assistant import approvals
@@ -31,7 +33,7 @@ from assistant.storage import (
 )
 from assistant.storage.threads import this_host
 from fakes.brain import WORKER_PROMPT, Brain
-from fakes.openai_server import ScriptedOpenAI
+from fakes.openai_server import HttpError, ScriptedOpenAI
 from fakes.search_server import FakeSearch
 from tests.support import (
     OWNER,
@@ -252,6 +254,90 @@ async def test_a_refused_run_after_one_that_died_leaves_the_thread_unsettled(
         "t-died", kind=ThreadKind.CHAT, owner=OWNER, title=None, holder="h", create=False
     )
     assert not begun.at_rest
+
+
+def user_messages(llm: ScriptedOpenAI) -> list[str]:
+    """What the person said, as the last model call was sent it."""
+    return [m["content"] for m in llm.calls[-1].request.messages if m.get("role") == "user"]
+
+
+def said(messages: list[Any]) -> list[tuple[str, str]]:
+    return [(m.type, m.content) for m in messages]
+
+
+@both_backends
+async def test_a_turn_after_a_finished_one_writes_one_checkpoint(
+    engine: Engine, llm: ScriptedOpenAI, brain: Brain
+) -> None:
+    """The message goes in as an update of the last checkpoint: no checkpoint for the input
+    and none for LangGraph's start step."""
+    config = {"configurable": {"thread_id": "t-one"}}
+    graph = engine.graphs[ThreadKind.CHAT]
+
+    async def checkpoints() -> int:
+        return len([state async for state in graph.aget_state_history(config)])
+
+    await chat(engine, "t-one", "first")
+    first = await checkpoints()
+    assert first == 3  # a new thread: the input, the start step, the model
+    assert of(Answer, await chat(engine, "t-one", "second"))
+    assert await checkpoints() == first + 1
+    assert said((await values(engine, "t-one"))["messages"]) == [
+        ("human", "first"),
+        ("ai", brain.answer),
+        ("human", "second"),
+        ("ai", brain.answer),
+    ]
+    assert user_messages(llm) == ["first", "second"]
+
+
+@both_backends
+async def test_a_later_turn_stopped_during_the_model_call_keeps_its_message_once(
+    engine: Engine, llm: ScriptedOpenAI, brain: Brain
+) -> None:
+    await chat(engine, "t-cut", "first")
+    llm.latency = 0.5
+    task = asyncio.create_task(chat(engine, "t-cut", "second"))
+    await asyncio.sleep(0.3)  # the model is answering
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    llm.latency = 0.0
+    view = await engine.thread("t-cut", owner=OWNER)
+    assert view.unfinished and not view.running  # the page offers to continue it
+    assert view.info.status is ThreadStatus.INTERRUPTED
+    assert said((await values(engine, "t-cut"))["messages"])[-1] == ("human", "second")
+    assert of(Answer, await chat(engine, "t-cut", "third"))
+    assert user_messages(llm) == ["first", "second", "third"]
+    assert said((await values(engine, "t-cut"))["messages"]) == [
+        ("human", "first"),
+        ("ai", brain.answer),
+        ("human", "second"),
+        ("human", "third"),
+        ("ai", brain.answer),
+    ]
+
+
+@both_backends
+async def test_a_later_turn_whose_model_failed_is_continued(
+    engine: Engine, llm: ScriptedOpenAI, brain: Brain
+) -> None:
+    await chat(engine, "t-fail", "first")
+    llm.enqueue(*[HttpError(500, "Boom")] * 2)
+    with pytest.raises(openai.InternalServerError):
+        await chat(engine, "t-fail", "second")
+    view = await engine.thread("t-fail", owner=OWNER)
+    assert view.unfinished and view.info.status is ThreadStatus.FAILED
+    events = await collect(engine.continue_run("t-fail", owner=OWNER))
+    assert [a.text for a in of(Answer, events)] == [brain.answer]
+    assert user_messages(llm) == ["first", "second"]
+    assert said((await values(engine, "t-fail"))["messages"]) == [
+        ("human", "first"),
+        ("ai", brain.answer),
+        ("human", "second"),
+        ("ai", brain.answer),
+    ]
+    assert not (await engine.thread("t-fail", owner=OWNER)).unfinished
 
 
 # --- answered questions are never asked again ---------------------------------------------

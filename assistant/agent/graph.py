@@ -13,17 +13,18 @@ re-runs another. Research is one of the tools: nothing here knows it by name.
 from __future__ import annotations
 
 import datetime
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.messages import SystemMessage, ToolMessage
+from langchain_core.messages import HumanMessage, SystemMessage, ToolMessage
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool, ToolException
 from langgraph.graph import END, START, StateGraph
 from langgraph.prebuilt import ToolNode
 from langgraph.prebuilt.tool_node import ToolInvocationError
 from langgraph.runtime import Runtime
-from langgraph.types import Checkpointer, Send
+from langgraph.types import Checkpointer, Command, Send
 
 from assistant import prompts
 from assistant.agent import limits
@@ -150,6 +151,23 @@ async def _route(state: AgentState) -> list[Send] | str:
     """``route`` as a coroutine: LangGraph runs a plain function of an async graph's edge in
     a worker thread, a hop to another thread and back on every turn for a few comparisons."""
     return route(state)
+
+
+def message_input(text: str, *, at_rest: bool) -> dict[str, Any] | Command:
+    """The graph input of the person's message ``text``.
+
+    ``at_rest``: the thread's last run reached its end (``RunStart.at_rest``). The message
+    then goes in as an update of that run's last checkpoint, straight to the model: the
+    update is saved before the model is called (a process killed meanwhile keeps it, and
+    continuing applies it), and the turn writes one checkpoint per step instead of two more
+    for the input and LangGraph's start step. Otherwise (a new thread, or one stopped,
+    failed, killed or waiting for an answer) the plain input, whose start step sets aside
+    what the last run left unfinished. The id keeps the message once if both ever meet.
+    """
+    message = HumanMessage(text, id=str(uuid.uuid4()))
+    if at_rest:
+        return Command(update={"messages": [message]}, goto=MODEL_NODE)
+    return {"messages": [message]}
 
 
 def build_supervisor(

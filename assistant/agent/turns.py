@@ -28,6 +28,11 @@ def current_turn(messages: Sequence[AnyMessage]) -> list[AnyMessage]:
     return list(messages)
 
 
+def unanswered(messages: Sequence[AnyMessage]) -> bool:
+    """Whether the conversation ends with the person's message: its turn never answered."""
+    return bool(messages) and is_person(messages[-1])
+
+
 def open_calls(messages: Sequence[AnyMessage]) -> list[dict[str, object]]:
     """The last reply's tool calls that have no result yet."""
     for i in range(len(messages) - 1, -1, -1):
