@@ -340,6 +340,23 @@ async def test_a_later_turn_whose_model_failed_is_continued(
     assert not (await engine.thread("t-fail", owner=OWNER)).unfinished
 
 
+@both_backends
+async def test_a_question_asked_in_a_later_turn_is_answered_and_the_next_turn_runs(
+    engine: Engine, llm: ScriptedOpenAI, brain: Brain
+) -> None:
+    """The approval gate, a subgraph's question and the resume all work on a turn that went
+    in as an update, and the turn after the answer is one again."""
+    await chat(engine, "t-ask", "hello")
+    asked = the_approval(await chat(engine, "t-ask", "research tides"))
+    assert asked.request.action.name == "research"
+    events = await answer(engine, "t-ask", asked.interrupt_id, approvals.approve())
+    assert of(Document, events) and of(Answer, events)
+    assert await pending(engine, "t-ask") == []
+    assert of(Answer, await chat(engine, "t-ask", "thanks"))
+    assert user_messages(llm) == ["hello", "research tides", "thanks"]
+    assert not (await engine.thread("t-ask", owner=OWNER)).unfinished
+
+
 # --- answered questions are never asked again ---------------------------------------------
 
 
