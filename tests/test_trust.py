@@ -11,6 +11,7 @@ import asyncio
 import os
 import socket
 import stat
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -256,9 +257,10 @@ async def test_a_refused_run_after_one_that_died_leaves_the_thread_unsettled(
     assert not begun.at_rest
 
 
-def user_messages(llm: ScriptedOpenAI) -> list[str]:
-    """What the person said, as the last model call was sent it."""
-    return [m["content"] for m in llm.calls[-1].request.messages if m.get("role") == "user"]
+def user_messages(llm: ScriptedOpenAI, last: str | None = None) -> list[str]:
+    """What the person said, as the last model call (the last about ``last``) was sent it."""
+    calls = [c for c in llm.calls if last is None or c.request.last_user == last]
+    return [m["content"] for m in calls[-1].request.messages if m.get("role") == "user"]
 
 
 def said(messages: list[Any]) -> list[tuple[str, str]]:
@@ -296,19 +298,26 @@ async def test_a_later_turn_stopped_during_the_model_call_keeps_its_message_once
     engine: Engine, llm: ScriptedOpenAI, brain: Brain
 ) -> None:
     await chat(engine, "t-cut", "first")
-    llm.latency = 0.5
+    answering = threading.Event()
+
+    def slow_second(request):  # type: ignore[no-untyped-def]
+        if request.last_user == "second" and not answering.is_set():
+            answering.set()
+            time.sleep(2)
+        return brain(request)
+
+    llm.responder = slow_second
     task = asyncio.create_task(chat(engine, "t-cut", "second"))
-    await asyncio.sleep(0.3)  # the model is answering
+    assert await asyncio.to_thread(answering.wait, 30), "the model was never called"
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    llm.latency = 0.0
     view = await engine.thread("t-cut", owner=OWNER)
     assert view.unfinished and not view.running  # the page offers to continue it
     assert view.info.status is ThreadStatus.INTERRUPTED
     assert said((await values(engine, "t-cut"))["messages"])[-1] == ("human", "second")
     assert of(Answer, await chat(engine, "t-cut", "third"))
-    assert user_messages(llm) == ["first", "second", "third"]
+    assert user_messages(llm, last="third") == ["first", "second", "third"]
     assert said((await values(engine, "t-cut"))["messages"]) == [
         ("human", "first"),
         ("ai", brain.answer),
